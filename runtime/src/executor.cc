@@ -6,15 +6,14 @@
 #include <algorithm>
 #include <cstring>
 
-#include "infomamba/kernels/kernels.h"
+#include "kernel_table.h"
 #include "plan.h"
 
 namespace infomamba {
 namespace {
 
-namespace k = kernels::active;
-
 struct Operands {
+  const KernelTable& k;
   const std::vector<TensorSlot>& tensors;
   const PlannedNode& node;
   size_t max_rows;
@@ -89,7 +88,7 @@ void run_causal_conv1d(const Operands& op, size_t rows, float* state) {
   float* y = op.out(0);            // [rows, Di]
   float* window = state + op.node.state_offsets[0];  // [K-1, Di]
   for (size_t t = 0; t < rows; ++t) {
-    k::causal_conv1d_step(x + t * Di, window, weight, bias, Di, op.node.K, op.node.apply_silu,
+    op.k.causal_conv1d_step(x + t * Di, window, weight, bias, Di, op.node.K, op.node.apply_silu,
                           y + t * Di);
   }
 }
@@ -117,14 +116,14 @@ void run_selective_scan(const Operands& op, size_t rows, float* state, float* sc
     const float* B_row = B + t * N;
     const float* C_row = C + t * N;
     if (B_extra != nullptr) {
-      k::add(B_row, B_extra + t * N, N, B_step);
+      op.k.add(B_row, B_extra + t * N, N, B_step);
       B_row = B_step;
     }
     if (C_extra != nullptr) {
-      k::add(C_row, C_extra + t * N, N, C_step);
+      op.k.add(C_row, C_extra + t * N, N, C_step);
       C_row = C_step;
     }
-    k::selective_scan_step(x + t * Di, dt + t * Di, dt_extra ? dt_extra + t * Di : nullptr, B_row,
+    op.k.selective_scan_step(x + t * Di, dt + t * Di, dt_extra ? dt_extra + t * Di : nullptr, B_row,
                            C_row, A, D, z + t * Di, Di, N, ssm, y + t * Di);
   }
 }
@@ -141,7 +140,7 @@ void run_concept_memory(const Operands& op, size_t rows, float* state, float* sc
   float* mass = state + op.node.state_offsets[1];    // n [k]
   float* readout = op.out(0);                        // [rows, Dc]
   for (size_t t = 0; t < rows; ++t) {
-    k::concept_memory_step(write_logits + t * k_concepts, value + t * Dc,
+    op.k.concept_memory_step(write_logits + t * k_concepts, value + t * Dc,
                            read_logits + t * k_concepts, retention, mix, k_concepts, Dc,
                            op.node.eps, memory, mass, scratch, readout + t * Dc);
   }
@@ -161,9 +160,9 @@ void run_gated_fusion(const Operands& op, size_t rows, float* scratch) {
     std::memcpy(joined + t * 2 * D, m + t * D, D * sizeof(float));
     std::memcpy(joined + t * 2 * D + D, g + t * D, D * sizeof(float));
   }
-  k::linear(joined, rows, 2 * D, weight, bias, D, gate_logits);
+  op.k.linear(joined, rows, 2 * D, weight, bias, D, gate_logits);
   for (size_t t = 0; t < rows; ++t) {
-    k::gated_mix(gate_logits + t * D, m + t * D, g + t * D, D, out + t * D);
+    op.k.gated_mix(gate_logits + t * D, m + t * D, g + t * D, D, out + t * D);
   }
 }
 
@@ -188,10 +187,10 @@ void run_forecast_output(const Operands& op, size_t rows) {
 
 }  // namespace
 
-void ExecutionPlan::execute(size_t rows, size_t max_rows, float* arena, float* state,
-                            float* scratch) const {
+void ExecutionPlan::execute(const KernelTable& kernels, size_t rows, size_t max_rows, float* arena,
+                            float* state, float* scratch) const {
   for (const PlannedNode& node : nodes_) {
-    const Operands op{tensors_, node, max_rows, arena};
+    const Operands op{kernels, tensors_, node, max_rows, arena};
     switch (node.op) {
       case OpType::kStandardize:
         run_standardize(op, rows);
@@ -200,11 +199,11 @@ void ExecutionPlan::execute(size_t rows, size_t max_rows, float* arena, float* s
         run_streaming_level(op, rows, state);
         break;
       case OpType::kLinear:
-        k::linear(op.in(0), rows, node.in, op.in(1), op.in(2), node.n, op.out(0));
+        op.k.linear(op.in(0), rows, node.in, op.in(1), op.in(2), node.n, op.out(0));
         break;
       case OpType::kRMSNorm:
         for (size_t t = 0; t < rows; ++t) {
-          k::rmsnorm(op.in(0) + t * node.n, op.in(1), node.n, node.eps, op.out(0) + t * node.n);
+          op.k.rmsnorm(op.in(0) + t * node.n, op.in(1), node.n, node.eps, op.out(0) + t * node.n);
         }
         break;
       case OpType::kSplit:
@@ -223,7 +222,7 @@ void ExecutionPlan::execute(size_t rows, size_t max_rows, float* arena, float* s
         run_gated_fusion(op, rows, scratch);
         break;
       case OpType::kAdd:
-        k::add(op.in(0), op.in(1), rows * node.n, op.out(0));
+        op.k.add(op.in(0), op.in(1), rows * node.n, op.out(0));
         break;
       case OpType::kForecastOutput:
         run_forecast_output(op, rows);

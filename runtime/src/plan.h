@@ -16,6 +16,7 @@
 
 namespace infomamba {
 
+struct KernelTable;
 using format::OpType;
 
 inline constexpr size_t kMaxOperands = 10;
@@ -83,7 +84,8 @@ class ExecutionPlan {
   // Runs every node over `rows` steps. arena holds activation_floats_per_step()
   // * max_rows floats, state state_floats(), scratch scratch_floats_per_step()
   // * max_rows. The input rows must already be in the input tensor's slot.
-  void execute(size_t rows, size_t max_rows, float* arena, float* state, float* scratch) const;
+  void execute(const KernelTable& kernels, size_t rows, size_t max_rows, float* arena, float* state,
+               float* scratch) const;
 
  private:
   std::vector<TensorSlot> tensors_;

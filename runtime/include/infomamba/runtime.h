@@ -77,10 +77,17 @@ class Model {
   ModelInfo info_;
 };
 
+// Which kernel implementation a session runs.
+enum class KernelVariant {
+  kSimd,             // xsimd kernels for the instruction set the library was built for
+  kScalarReference,  // plain C++ references, for comparison in tests and benchmarks
+};
+
 struct SessionOptions {
   // Largest number of steps one internal pass of run_chunk processes; longer
   // chunks are processed in pieces of this size. Sets the activation arena size.
   size_t max_chunk_steps = 64;
+  KernelVariant kernels = KernelVariant::kSimd;
 };
 
 // The state of one stream and the scratch memory to advance it. Move-only.

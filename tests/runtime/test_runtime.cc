@@ -1,0 +1,410 @@
+// Runtime against the PyTorch reference, and session behaviour.
+//
+// Each fixture folder holds a random-weight checkpoint (config.json,
+// model.safetensors) and reference.safetensors with `inputs` [T, C] and the
+// float64 reference `forecasts` [T, H*C] after every step from a zero state.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <utility>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "infomamba/converter.h"
+#include "infomamba/infomamba.h"
+#include "infomamba/runtime.h"
+
+namespace fs = std::filesystem;
+using infomamba::Model;
+using infomamba::Session;
+
+namespace {
+
+struct Fixture {
+  std::string name;
+  std::shared_ptr<const Model> model;
+  size_t steps = 0;  // T
+  size_t channels = 0;  // C
+  size_t outputs = 0;   // H * C
+  std::vector<float> inputs;     // [T, C]
+  std::vector<float> reference;  // [T, H*C]
+  std::map<std::string, infomamba::convert::CheckpointTensor> weights;
+};
+
+fs::path temp_path(const std::string& stem) {
+  static int counter = 0;
+  return fs::temp_directory_path() /
+         ("imb_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + stem);
+}
+
+// Converts the fixture's checkpoint with the C++ converter and loads it.
+Fixture load_fixture(const fs::path& dir) {
+  Fixture fixture;
+  fixture.name = dir.filename().string();
+  const fs::path model_path = temp_path(fixture.name + ".imb");
+  auto report = infomamba::convert::convert_checkpoint(dir.string(), model_path.string());
+  REQUIRE_MESSAGE(report.is_ok(), report.status().message());
+  auto model = Model::load(model_path.string());
+  REQUIRE_MESSAGE(model.is_ok(), model.status().message());
+  fixture.model = *model;
+  fs::remove(model_path);
+
+  auto reference = infomamba::convert::read_safetensors((dir / "reference.safetensors").string());
+  REQUIRE_MESSAGE(reference.is_ok(), reference.status().message());
+  auto& tensors = *reference;
+  REQUIRE(tensors.count("inputs") == 1);
+  REQUIRE(tensors.count("forecasts") == 1);
+  const auto& inputs = tensors.at("inputs");
+  const auto& forecasts = tensors.at("forecasts");
+  REQUIRE(inputs.shape.size() == 2);
+  REQUIRE(forecasts.shape.size() == 2);
+  fixture.steps = inputs.shape[0];
+  fixture.channels = inputs.shape[1];
+  fixture.outputs = forecasts.shape[1];
+  fixture.inputs = inputs.values;
+  fixture.reference = forecasts.values;
+  REQUIRE(forecasts.shape[0] == fixture.steps);
+  REQUIRE(fixture.channels == fixture.model->info().channels);
+  REQUIRE(fixture.outputs == fixture.model->info().horizon * fixture.channels);
+
+  auto weights = infomamba::convert::read_safetensors((dir / "model.safetensors").string());
+  REQUIRE_MESSAGE(weights.is_ok(), weights.status().message());
+  fixture.weights = std::move(*weights);
+  return fixture;
+}
+
+std::vector<fs::path> fixture_dirs() {
+  std::vector<fs::path> dirs;
+  for (const char* name : {"infomamba", "mamba", "deep"}) {
+    const fs::path dir = fs::path(IMB_FIXTURE_DIR) / name;
+    if (fs::exists(dir / "reference.safetensors")) dirs.push_back(dir);
+  }
+  return dirs;
+}
+
+float max_abs(const std::vector<float>& values) {
+  float largest = 0.0f;
+  for (float value : values) largest = std::max(largest, std::fabs(value));
+  return largest;
+}
+
+float max_abs_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  float largest = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) largest = std::max(largest, std::fabs(a[i] - b[i]));
+  return largest;
+}
+
+std::vector<float> run_steps(Session& session, const Fixture& fixture, size_t first, size_t count) {
+  std::vector<float> outputs(count * fixture.outputs);
+  for (size_t t = 0; t < count; ++t) {
+    const std::span<const float> observation(fixture.inputs.data() + (first + t) * fixture.channels,
+                                             fixture.channels);
+    const std::span<float> forecast(outputs.data() + t * fixture.outputs, fixture.outputs);
+    const infomamba::Status status = session.step(observation, forecast);
+    REQUIRE_MESSAGE(status.is_ok(), status.message());
+  }
+  return outputs;
+}
+
+std::vector<float> run_chunk(Session& session, const Fixture& fixture, size_t first, size_t count) {
+  std::vector<float> outputs(count * fixture.outputs);
+  const std::span<const float> observations(fixture.inputs.data() + first * fixture.channels,
+                                            count * fixture.channels);
+  const infomamba::Status status = session.run_chunk(observations, count, outputs);
+  REQUIRE_MESSAGE(status.is_ok(), status.message());
+  return outputs;
+}
+
+Session make_session(const Fixture& fixture, size_t max_chunk_steps = 64,
+                     infomamba::KernelVariant kernels = infomamba::KernelVariant::kSimd) {
+  auto session = Session::create(fixture.model, {max_chunk_steps, kernels});
+  REQUIRE_MESSAGE(session.is_ok(), session.status().message());
+  return std::move(session).value();
+}
+
+// Stepping the runtime reproduces the float64 reference within 1e-5 of the
+// largest output magnitude, with the SIMD kernels and with the scalar ones.
+void check_reference_parity(const Fixture& fixture) {
+  const std::pair<infomamba::KernelVariant, const char*> variants[] = {
+      {infomamba::KernelVariant::kSimd, "simd"},
+      {infomamba::KernelVariant::kScalarReference, "scalar"}};
+  for (const auto& [variant, label] : variants) {
+    Session session = make_session(fixture, 64, variant);
+    const std::vector<float> outputs = run_steps(session, fixture, 0, fixture.steps);
+    const float scale = max_abs(fixture.reference);
+    const float error = max_abs_difference(outputs, fixture.reference);
+    MESSAGE(fixture.name << " (" << label << " kernels): max abs error " << error
+                         << ", largest output " << scale);
+    CHECK(error <= 1e-5f * scale);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fixtures are present and non-trivial") {
+  const auto dirs = fixture_dirs();
+  REQUIRE(dirs.size() == 3);
+  for (const fs::path& dir : dirs) {
+    const Fixture fixture = load_fixture(dir);
+    INFO("fixture " << fixture.name);
+    CHECK(fixture.steps >= 16);
+    CHECK(max_abs(fixture.inputs) > 0.0f);
+    CHECK(max_abs(fixture.reference) > 0.0f);
+
+    // Inputs vary over time in every channel, so the recurrences are exercised.
+    for (size_t c = 0; c < fixture.channels; ++c) {
+      float low = std::numeric_limits<float>::max();
+      float high = -low;
+      for (size_t t = 0; t < fixture.steps; ++t) {
+        low = std::min(low, fixture.inputs[t * fixture.channels + c]);
+        high = std::max(high, fixture.inputs[t * fixture.channels + c]);
+      }
+      CHECK(high > low);
+    }
+
+    // Forecasts change from step to step.
+    CHECK(max_abs_difference(
+              std::vector<float>(fixture.reference.begin(), fixture.reference.begin() + fixture.outputs),
+              std::vector<float>(fixture.reference.end() - fixture.outputs, fixture.reference.end())) > 0.0f);
+
+    // Every weight tensor carries signal; in particular the IMF injections, which
+    // a trainer initialises to zero, are random here.
+    for (const auto& [name, tensor] : fixture.weights) {
+      INFO("tensor " << name);
+      CHECK(max_abs(tensor.values) > 0.0f);
+    }
+  }
+}
+
+TEST_CASE("runtime matches reference for infomamba fixture") {
+  const fs::path dir = fs::path(IMB_FIXTURE_DIR) / "infomamba";
+  REQUIRE(fs::exists(dir / "reference.safetensors"));
+  check_reference_parity(load_fixture(dir));
+}
+
+TEST_CASE("runtime matches reference for plain mamba fixture") {
+  const fs::path dir = fs::path(IMB_FIXTURE_DIR) / "mamba";
+  REQUIRE(fs::exists(dir / "reference.safetensors"));
+  const Fixture fixture = load_fixture(dir);
+  CHECK(fixture.weights.count("layers.0.concept.mix.weight") == 0);
+  check_reference_parity(fixture);
+}
+
+TEST_CASE("runtime matches reference for deep fixture") {
+  const fs::path dir = fs::path(IMB_FIXTURE_DIR) / "deep";
+  REQUIRE(fs::exists(dir / "reference.safetensors"));
+  check_reference_parity(load_fixture(dir));
+}
+
+TEST_CASE("runtime matches live reference") {
+  // Set by the CTest entry that first runs the PyTorch reference with a new seed.
+  const char* live_dir = std::getenv("IMB_LIVE_FIXTURE_DIR");
+  if (live_dir == nullptr) {
+    MESSAGE("IMB_LIVE_FIXTURE_DIR is not set; the live reference test runs through CTest only");
+    return;
+  }
+  check_reference_parity(load_fixture(live_dir));
+}
+
+TEST_CASE("chunk matches stepping") {
+  for (const fs::path& dir : fixture_dirs()) {
+    const Fixture fixture = load_fixture(dir);
+    INFO("fixture " << fixture.name);
+    Session stepped = make_session(fixture);
+    const std::vector<float> expected = run_steps(stepped, fixture, 0, fixture.steps);
+    const float tolerance = 1e-5f * max_abs(expected);
+
+    // One chunk for the whole stream, then pieces smaller than the stream.
+    for (size_t max_chunk : {size_t{64}, size_t{7}, size_t{1}}) {
+      INFO("max_chunk_steps " << max_chunk);
+      Session chunked = make_session(fixture, max_chunk);
+      const std::vector<float> outputs = run_chunk(chunked, fixture, 0, fixture.steps);
+      CHECK(max_abs_difference(outputs, expected) <= tolerance);
+    }
+
+    // A chunk followed by single steps continues the same stream.
+    Session mixed = make_session(fixture);
+    const size_t half = fixture.steps / 2;
+    std::vector<float> outputs = run_chunk(mixed, fixture, 0, half);
+    const std::vector<float> rest = run_steps(mixed, fixture, half, fixture.steps - half);
+    outputs.insert(outputs.end(), rest.begin(), rest.end());
+    CHECK(max_abs_difference(outputs, expected) <= tolerance);
+    CHECK(mixed.steps_seen() == fixture.steps);
+  }
+}
+
+TEST_CASE("chunk without forecasts advances state") {
+  const Fixture fixture = load_fixture(fixture_dirs().front());
+  Session reference = make_session(fixture);
+  const std::vector<float> expected = run_steps(reference, fixture, 0, fixture.steps);
+
+  Session session = make_session(fixture);
+  const size_t half = fixture.steps / 2;
+  const infomamba::Status status = session.run_chunk(
+      std::span<const float>(fixture.inputs.data(), half * fixture.channels), half, {});
+  REQUIRE(status.is_ok());
+  const std::vector<float> rest = run_steps(session, fixture, half, fixture.steps - half);
+  const std::vector<float> expected_rest(expected.begin() + half * fixture.outputs, expected.end());
+  CHECK(max_abs_difference(rest, expected_rest) <= 1e-5f * max_abs(expected));
+}
+
+TEST_CASE("reset restarts the stream") {
+  const Fixture fixture = load_fixture(fixture_dirs().front());
+  Session session = make_session(fixture);
+  const std::vector<float> first = run_steps(session, fixture, 0, 5);
+  session.reset();
+  CHECK(session.steps_seen() == 0);
+  const std::vector<float> again = run_steps(session, fixture, 0, 5);
+  CHECK(max_abs_difference(first, again) == 0.0f);
+}
+
+TEST_CASE("snapshot round trip continues stream") {
+  const Fixture fixture = load_fixture(fixture_dirs().front());
+  const size_t half = fixture.steps / 2;
+  Session original = make_session(fixture);
+  run_steps(original, fixture, 0, half);
+
+  std::vector<std::byte> snapshot(original.state_snapshot_size());
+  REQUIRE(original.save_state(snapshot).is_ok());
+  const std::vector<float> expected = run_steps(original, fixture, half, fixture.steps - half);
+
+  Session restored = make_session(fixture);
+  const infomamba::Status status = restored.load_state(snapshot);
+  REQUIRE_MESSAGE(status.is_ok(), status.message());
+  CHECK(restored.steps_seen() == half);
+  const std::vector<float> outputs = run_steps(restored, fixture, half, fixture.steps - half);
+  CHECK(max_abs_difference(outputs, expected) == 0.0f);
+}
+
+TEST_CASE("bad snapshots are rejected without changing state") {
+  const auto dirs = fixture_dirs();
+  const Fixture fixture = load_fixture(dirs.front());
+  Session session = make_session(fixture);
+  run_steps(session, fixture, 0, 4);
+  std::vector<std::byte> good(session.state_snapshot_size());
+  REQUIRE(session.save_state(good).is_ok());
+
+  SUBCASE("truncated") {
+    std::vector<std::byte> bad(good.begin(), good.end() - 4);
+    const infomamba::Status status = session.load_state(bad);
+    CHECK(status.code() == infomamba::StatusCode::kInvalidArgument);
+    CHECK(status.message().find("bytes, expected") != std::string::npos);
+  }
+  SUBCASE("wrong magic") {
+    std::vector<std::byte> bad = good;
+    bad[0] = std::byte{'X'};
+    const infomamba::Status status = session.load_state(bad);
+    CHECK(status.code() == infomamba::StatusCode::kInvalidArgument);
+    CHECK(status.message().find("magic") != std::string::npos);
+  }
+  SUBCASE("non-finite value") {
+    std::vector<std::byte> bad = good;
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::memcpy(bad.data() + bad.size() - sizeof(float), &nan, sizeof(float));
+    const infomamba::Status status = session.load_state(bad);
+    CHECK(status.code() == infomamba::StatusCode::kInvalidArgument);
+    CHECK(status.message().find("finite") != std::string::npos);
+  }
+  SUBCASE("snapshot of another model") {
+    const Fixture other = load_fixture(dirs.back());
+    REQUIRE(other.name != fixture.name);
+    Session other_session = make_session(other);
+    std::vector<std::byte> foreign(other_session.state_snapshot_size());
+    REQUIRE(other_session.save_state(foreign).is_ok());
+    const infomamba::Status status = session.load_state(foreign);
+    CHECK(status.code() == infomamba::StatusCode::kInvalidArgument);
+    CHECK(status.message().find("different model") != std::string::npos);
+  }
+
+  // Whatever was rejected, the state is still the one saved in `good`.
+  std::vector<std::byte> after(session.state_snapshot_size());
+  REQUIRE(session.save_state(after).is_ok());
+  CHECK(after == good);
+}
+
+TEST_CASE("non-finite observation leaves state unchanged") {
+  const Fixture fixture = load_fixture(fixture_dirs().front());
+  Session session = make_session(fixture);
+  run_steps(session, fixture, 0, 3);
+  std::vector<std::byte> before(session.state_snapshot_size());
+  REQUIRE(session.save_state(before).is_ok());
+
+  std::vector<float> observation(fixture.channels, 1.0f);
+  observation.back() = std::numeric_limits<float>::infinity();
+  std::vector<float> forecast(fixture.outputs);
+  const infomamba::Status status = session.step(observation, forecast);
+  CHECK(status.code() == infomamba::StatusCode::kInvalidArgument);
+  CHECK(status.message().find("finite") != std::string::npos);
+
+  std::vector<std::byte> after(session.state_snapshot_size());
+  REQUIRE(session.save_state(after).is_ok());
+  CHECK(after == before);
+  CHECK(session.steps_seen() == 3);
+}
+
+TEST_CASE("wrong buffer sizes are rejected") {
+  const Fixture fixture = load_fixture(fixture_dirs().front());
+  Session session = make_session(fixture);
+  std::vector<float> observation(fixture.channels + 1, 0.0f);
+  std::vector<float> forecast(fixture.outputs);
+  infomamba::Status status = session.step(observation, forecast);
+  CHECK(status.code() == infomamba::StatusCode::kInvalidArgument);
+  CHECK(status.message().find("expected " + std::to_string(fixture.channels)) != std::string::npos);
+
+  observation.resize(fixture.channels);
+  forecast.resize(fixture.outputs - 1);
+  status = session.step(observation, forecast);
+  CHECK(status.code() == infomamba::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("state size is fixed and matches the layout") {
+  const auto dirs = fixture_dirs();
+  for (const fs::path& dir : dirs) {
+    const Fixture fixture = load_fixture(dir);
+    INFO("fixture " << fixture.name);
+    const auto& info = fixture.model->info();
+    CHECK(info.state_bytes_per_stream > 0);
+    Session session = make_session(fixture);
+    const size_t before = session.state_snapshot_size();
+    run_steps(session, fixture, 0, fixture.steps);
+    CHECK(session.state_snapshot_size() == before);
+  }
+}
+
+TEST_CASE("C API steps and reports errors") {
+  const fs::path dir = fixture_dirs().front();
+  const Fixture fixture = load_fixture(dir);
+  const fs::path model_path = temp_path("c_api.imb");
+  REQUIRE(infomamba::convert::convert_checkpoint(dir.string(), model_path.string()).is_ok());
+
+  imb_model* model = nullptr;
+  REQUIRE(imb_model_load(model_path.string().c_str(), &model) == IMB_OK);
+  CHECK(imb_model_channels(model) == fixture.channels);
+  imb_session* session = nullptr;
+  REQUIRE(imb_session_create(model, &session) == IMB_OK);
+  imb_model_free(model);  // the session keeps the model alive
+
+  std::vector<float> forecast(fixture.outputs);
+  CHECK(imb_session_step(session, fixture.inputs.data(), fixture.channels, forecast.data(),
+                         forecast.size()) == IMB_OK);
+  CHECK(std::fabs(forecast[0] - fixture.reference[0]) <= 1e-5f * max_abs(fixture.reference));
+  CHECK(imb_session_step(session, fixture.inputs.data(), fixture.channels + 1, forecast.data(),
+                         forecast.size()) == IMB_INVALID_ARGUMENT);
+  CHECK(std::string(imb_last_error()).find("expected") != std::string::npos);
+  imb_session_free(session);
+
+  imb_model* missing = nullptr;
+  CHECK(imb_model_load("/nonexistent/model.imb", &missing) == IMB_NOT_FOUND);
+  CHECK(missing == nullptr);
+  CHECK(std::string(imb_last_error()).find("/nonexistent/model.imb") != std::string::npos);
+  fs::remove(model_path);
+}
