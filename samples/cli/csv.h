@@ -1,0 +1,73 @@
+// Streaming CSV reading and writing for the command-line front end.
+//
+// The reader follows RFC 4180: fields separated by commas, records ended by LF
+// or CRLF, a field in double quotes may contain commas, line breaks and doubled
+// quotes (""). It reads one record at a time from an std::istream and
+// consumes no character past the end of the current record, so on a live
+// pipe it never waits for the next line.
+#pragma once
+
+#include <cstddef>
+#include <istream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "infomamba/status.h"
+
+namespace infomamba::cli {
+
+class CsvReader {
+ public:
+  explicit CsvReader(std::istream& in) : in_(in) {}
+
+  // Reads the next record into `fields`, reusing its strings. Returns false at
+  // the end of the input. Empty lines (no characters, or only the CR of a
+  // CRLF) are skipped, as pandas.read_csv and csv.DictReader do, so a missing
+  // value in a one-column file must be written as "". A UTF-8 byte order
+  // mark before the first record is dropped.
+  //
+  // Errors (kInvalidArgument): a quoted field still open at the end of the
+  // input, or a character other than a comma or line break after a closing
+  // quote. A double quote inside an unquoted field is kept as a literal
+  // character. kIoError when the stream fails for any reason other than its end.
+  Result<bool> read_record(std::vector<std::string>& fields);
+
+  // Line number (1 = first line) on which the last record returned started.
+  // Quoted line breaks and skipped empty lines count as lines.
+  size_t record_line() const { return record_line_; }
+
+ private:
+  bool read_line();
+
+  std::istream& in_;
+  std::string line_;
+  size_t lines_read_ = 0;
+  size_t record_line_ = 0;
+  bool at_start_ = true;
+};
+
+// Appends `field` to `out`, in double quotes (inner quotes doubled) when it
+// contains a comma, a double quote, CR or LF.
+void append_csv_field(std::string& out, std::string_view field);
+
+// Appends the shortest decimal form of `value` that reads back as the same
+// float (std::to_chars).
+void append_float(std::string& out, float value);
+
+// Returns `value` in double quotes for an error message: control characters
+// and quotes escaped (\x00, \"), and cut after 64 bytes with "..." appended.
+std::string quote_for_message(std::string_view value);
+
+// Classification of one cell of a numeric column.
+enum class CellKind { kValue, kEmpty, kInvalid, kNonFinite, kOutOfRange };
+
+// Parses a decimal number (optional sign, digits, point, exponent) into a
+// float. Spaces and tabs around it are ignored, and a cell of only spaces and
+// tabs is kEmpty. NaN and infinities are kNonFinite, magnitudes above the
+// float range kOutOfRange, anything else that is not a whole number token
+// (for example "abc", "1.5x", "0x10") kInvalid. Underflow rounds to zero or a
+// subnormal and is accepted.
+CellKind parse_float_cell(std::string_view cell, float& value);
+
+}  // namespace infomamba::cli
