@@ -24,7 +24,21 @@ enum class StatusCode : int32_t {
   kInternal = 8,
 };
 
-const char* status_code_name(StatusCode code);
+// Returns a short lowercase name for `code`, such as "invalid model file".
+inline const char* status_code_name(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "ok";
+    case StatusCode::kInvalidArgument: return "invalid argument";
+    case StatusCode::kNotFound: return "not found";
+    case StatusCode::kIoError: return "I/O error";
+    case StatusCode::kInvalidModel: return "invalid model file";
+    case StatusCode::kInvalidCheckpoint: return "invalid checkpoint";
+    case StatusCode::kUnsupported: return "unsupported";
+    case StatusCode::kOutOfMemory: return "out of memory";
+    case StatusCode::kInternal: return "internal error";
+  }
+  return "unknown status";
+}
 
 class [[nodiscard]] Status {
  public:

@@ -58,9 +58,11 @@ struct Tensor {
   std::vector<uint64_t> shape;
   bool is_constant = false;
   const std::byte* data = nullptr;  // constants only: `size` bytes
-  uint64_t size = 0;                // bytes
+  uint64_t size = 0;                // bytes of a constant's data; read_model also sets it for
+                                    // activations (one step), and the writer ignores it there
 
-  uint64_t element_count() const;   // product of shape; 1 for a scalar
+  // Product of shape: 1 for a scalar, UINT64_MAX when the product overflows.
+  uint64_t element_count() const;
 };
 
 struct Attribute {
@@ -122,23 +124,30 @@ struct Model {
 
 struct ReadOptions {
   // Runs the FlatBuffers verifier over the metadata buffer. Turning it off skips
-  // only that pass; sizes, offsets and indices are always checked.
+  // only that pass; sizes, offsets and indices are always checked. Without it a
+  // corrupted buffer can make the reader access memory outside `bytes`, so turn it
+  // off only for bytes this process wrote or already verified.
   bool verify_flatbuffer = true;
 };
 
 // Parses and validates a model held in `bytes` (typically an mmap of the file).
 // Every offset, size, index and shape is checked against the bytes with
 // overflow-safe arithmetic. Constant tensors in the result point into `bytes`,
-// which must outlive the returned Model.
+// which must outlive the returned Model. `bytes` must start at an 8-byte-aligned
+// address, as mmap and operator new return; other addresses fail with
+// kInvalidArgument.
 Result<Model> read_model(std::span<const std::byte> bytes, const ReadOptions& options = {});
 
 // Serializes `model` to the file layout above. Constant tensors must have data
-// and a size equal to element_count() * dtype_size(dtype).
+// and a size equal to element_count() * dtype_size(dtype). The bytes are checked
+// with read_model before they are returned, and a model it rejects fails with
+// kInvalidArgument (kUnsupported for a dtype other than F32).
 Result<std::vector<std::byte>> serialize_model(const Model& model);
 
 // Writes `model` to `path` atomically: a temporary file in the same folder is
 // written, flushed and renamed over `path`, so a failed write never leaves a
-// partial file and never destroys an existing one.
+// partial file and never destroys an existing one. The written file is checked
+// with read_model before the rename.
 Status write_model_file(const Model& model, const std::string& path);
 
 // A read-only memory mapping of a whole file. Move-only.

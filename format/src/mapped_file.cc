@@ -1,0 +1,76 @@
+// Read-only memory mapping of a whole file.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "infomamba/format/model_file.h"
+
+namespace infomamba::format {
+namespace {
+
+Status open_error(const std::string& action, const std::string& path, int error) {
+  const StatusCode code = error == ENOENT ? StatusCode::kNotFound : StatusCode::kIoError;
+  return Status(code, action + " " + path + " failed: " + std::strerror(error));
+}
+
+}  // namespace
+
+Result<MappedFile> MappedFile::open(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return open_error("open of", path, errno);
+
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    const int error = errno;
+    ::close(fd);
+    return open_error("fstat of", path, error);
+  }
+  if (!S_ISREG(info.st_mode)) {
+    ::close(fd);
+    return Status(StatusCode::kIoError, "open of " + path + " failed: not a regular file");
+  }
+
+  MappedFile file;
+  file.path_ = path;
+  file.size_ = static_cast<size_t>(info.st_size);
+  // mmap rejects a length of 0, so an empty file keeps data_ == nullptr and an empty span.
+  if (file.size_ > 0) {
+    void* address = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (address == MAP_FAILED) {
+      const int error = errno;
+      ::close(fd);
+      return open_error("mmap of", path, error);
+    }
+    file.data_ = static_cast<const std::byte*>(address);
+  }
+  // The mapping stays valid after the descriptor is closed.
+  ::close(fd);
+  return file;
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      path_(std::move(other.path_)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+}  // namespace infomamba::format
