@@ -6,6 +6,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <new>
+#include <sstream>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -21,6 +25,7 @@
 #include "infomamba/converter.h"
 #include "infomamba/infomamba.h"
 #include "infomamba/runtime.h"
+#include "nlohmann/json.hpp"
 
 namespace fs = std::filesystem;
 using infomamba::Model;
@@ -407,4 +412,123 @@ TEST_CASE("C API steps and reports errors") {
   CHECK(missing == nullptr);
   CHECK(std::string(imb_last_error()).find("/nonexistent/model.imb") != std::string::npos);
   fs::remove(model_path);
+}
+
+// ---------------------------------------------------------------------------
+// Allocation-free stepping. Every operator new in this test program goes
+// through the counter below, so a step that allocates shows up as a change.
+
+namespace {
+std::atomic<size_t> allocation_count{0};
+}  // namespace
+
+void* operator new(size_t size) {
+  allocation_count.fetch_add(1, std::memory_order_relaxed);
+  if (void* pointer = std::malloc(size == 0 ? 1 : size)) return pointer;
+  throw std::bad_alloc();
+}
+void operator delete(void* pointer) noexcept { std::free(pointer); }
+void operator delete(void* pointer, size_t) noexcept { std::free(pointer); }
+
+TEST_CASE("step and chunk do not allocate") {
+  for (const fs::path& dir : fixture_dirs()) {
+    const Fixture fixture = load_fixture(dir);
+    INFO("fixture " << fixture.name);
+    Session session = make_session(fixture, 16);
+    std::vector<float> forecast(fixture.outputs);
+    std::vector<float> forecasts(16 * fixture.outputs);
+    const std::span<const float> first_row(fixture.inputs.data(), fixture.channels);
+    const std::span<const float> chunk(fixture.inputs.data(), 16 * fixture.channels);
+
+    const size_t before = allocation_count.load();
+    for (int repeat = 0; repeat < 10; ++repeat) {
+      CHECK(session.step(first_row, forecast).is_ok());
+      CHECK(session.run_chunk(chunk, 16, forecasts).is_ok());
+    }
+    const size_t after = allocation_count.load();
+    CHECK(after == before);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Real data: the committed ETTh1 model streamed over the series must reproduce
+// the whole-history score the PyTorch evaluation wrote into eval.json. Skipped
+// where the data set is absent (it is not part of the repository).
+
+namespace {
+
+std::vector<std::vector<float>> read_etth1_rows(const fs::path& path, size_t max_rows,
+                                                std::vector<std::string>& header) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  std::stringstream header_stream(line);
+  for (std::string cell; std::getline(header_stream, cell, ',');) header.push_back(cell);
+  std::vector<std::vector<float>> rows;
+  while (rows.size() < max_rows && std::getline(in, line)) {
+    std::stringstream row_stream(line);
+    std::vector<float> row;
+    std::string cell;
+    std::getline(row_stream, cell, ',');  // date
+    while (std::getline(row_stream, cell, ',')) row.push_back(std::stof(cell));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("ETTh1 stream matches reference evaluation") {
+  const fs::path csv = fs::path(IMB_SHARED_DATA_DIR) / "ETTh1.csv";
+  const fs::path sample = fs::path(IMB_SOURCE_DIR) / "samples" / "etth1";
+  if (!fs::exists(csv)) {
+    MESSAGE("skipped: " << csv.string() << " not found (the data set is not in the repository)");
+    return;
+  }
+  auto model = Model::load((sample / "etth1.imb").string());
+  REQUIRE_MESSAGE(model.is_ok(), model.status().message());
+  const auto& info = model.value()->info();
+  std::ifstream eval_file(sample / "checkpoint" / "eval.json");
+  REQUIRE(eval_file.good());
+  const nlohmann::json eval = nlohmann::json::parse(eval_file);
+
+  // Test windows: targets in rows [11520, 14400), origins 11519 .. 14400 - H - 1.
+  const size_t end_row = 14400;
+  const size_t first_origin = 11519;
+  std::vector<std::string> header;
+  const auto rows = read_etth1_rows(csv, end_row, header);
+  REQUIRE(rows.size() == end_row);
+  REQUIRE(header.size() == info.channels + 1);
+  for (size_t c = 0; c < info.channels; ++c) CHECK(header[c + 1] == info.channel_names[c]);
+
+  const size_t C = info.channels;
+  const size_t H = info.horizon;
+  std::vector<float> observations(end_row * C);
+  for (size_t t = 0; t < end_row; ++t) std::copy(rows[t].begin(), rows[t].end(), observations.begin() + t * C);
+  auto session = Session::create(*model);
+  REQUIRE(session.is_ok());
+  std::vector<float> forecasts(end_row * H * C);
+  REQUIRE(session->run_chunk(observations, end_row, forecasts).is_ok());
+
+  double squared = 0.0;
+  double absolute = 0.0;
+  size_t count = 0;
+  size_t windows = 0;
+  for (size_t origin = first_origin; origin + H < end_row; ++origin, ++windows) {
+    for (size_t r = 1; r <= H; ++r) {
+      for (size_t c = 0; c < C; ++c) {
+        const double error = (forecasts[origin * H * C + (r - 1) * C + c] -
+                              observations[(origin + r) * C + c]) / info.std[c];
+        squared += error * error;
+        absolute += std::fabs(error);
+        ++count;
+      }
+    }
+  }
+  CHECK(windows == eval["windows"].get<size_t>());
+  const double mse = squared / static_cast<double>(count);
+  const double mae = absolute / static_cast<double>(count);
+  MESSAGE("ETTh1 whole-history test windows: MSE " << mse << ", MAE " << mae);
+  CHECK(mse == doctest::Approx(eval["stream"]["mse"].get<double>()).epsilon(1e-4));
+  CHECK(mae == doctest::Approx(eval["stream"]["mae"].get<double>()).epsilon(1e-4));
 }
