@@ -2,7 +2,7 @@
 //
 // A Model is loaded once (mmap, verification, execution plan) and is immutable
 // afterwards, so any number of Sessions on any threads may share it. A Session
-// holds the state of one stream: a fixed number of bytes, whatever the stream
+// stores the state of one stream: a fixed number of bytes, whatever the stream
 // length. Sessions are not thread-safe; use one per thread.
 //
 //   auto model = infomamba::Model::load("co2.imb");          // Result<shared_ptr<const Model>>
@@ -47,8 +47,8 @@ struct ModelInfo {
 
 class ExecutionPlan;  // defined in runtime/src; validated graph plus derived constants
 
-// An immutable, verified model with its execution plan. Must outlive every
-// Session created from it (Sessions hold a shared_ptr, so this holds by default).
+// An immutable, verified model with its execution plan. Every Session keeps a
+// shared_ptr to its Model, so the Model lives as long as its last Session.
 class Model {
  public:
   static Result<std::shared_ptr<const Model>> load(const std::string& path,
@@ -77,7 +77,7 @@ class Model {
   ModelInfo info_;
 };
 
-// Which kernel implementation a session runs.
+// Kernel implementation that a session runs.
 enum class KernelVariant {
   kSimd,             // xsimd kernels for the instruction set the library was built for
   kScalarReference,  // plain C++ references, for comparison in tests and benchmarks

@@ -1,7 +1,7 @@
 // Status and Result: how every fallible call in the library reports failure.
 //
 // The library throws no exceptions across its API. A call that can fail returns
-// a Status, or a Result<T> that holds either a value or a Status.
+// a Status, or a Result<T> that contains either a value or a Status.
 #pragma once
 
 #include <cstdint>
