@@ -22,15 +22,6 @@ constexpr size_t kMaxListedProblems = 8;
 
 Status invalid(std::string message) { return Status(StatusCode::kInvalidCheckpoint, std::move(message)); }
 
-std::string shape_string(const Shape& dims) {
-  std::string text = "[";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i > 0) text += ", ";
-    text += std::to_string(dims[i]);
-  }
-  return text + "]";
-}
-
 struct ExpectedTensor {
   std::string name;
   Shape shape;
@@ -125,10 +116,10 @@ Status check_tensors(const CheckpointConfig& config, const std::map<std::string,
     const auto it = tensors.find(entry.name);
     if (it == tensors.end()) {
       problems.push_back("tensor " + entry.name + ": missing from the checkpoint (expected shape " +
-                         shape_string(entry.shape) + ")");
+                         format::shape_string(entry.shape) + ")");
     } else if (it->second.shape != entry.shape) {
-      problems.push_back("tensor " + entry.name + ": shape " + shape_string(it->second.shape) + ", expected " +
-                         shape_string(entry.shape));
+      problems.push_back("tensor " + entry.name + ": shape " + format::shape_string(it->second.shape) + ", expected " +
+                         format::shape_string(entry.shape));
     }
   }
   for (const auto& [name, tensor] : tensors) {

@@ -26,15 +26,6 @@ constexpr uint64_t kLengthBytes = 8;
 
 Status invalid(std::string message) { return Status(StatusCode::kInvalidCheckpoint, std::move(message)); }
 
-std::string shape_string(const std::vector<uint64_t>& dims) {
-  std::string text = "[";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i > 0) text += ", ";
-    text += std::to_string(dims[i]);
-  }
-  return text + "]";
-}
-
 float half_to_float(uint16_t half) {
   const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
   const uint32_t exponent = (half >> 10) & 0x1fu;
@@ -135,7 +126,7 @@ Result<CheckpointTensor> parse_entry(const std::string& name, const nlohmann::js
     }
     tensor.shape.push_back(value);
     if (__builtin_mul_overflow(byte_count, value, &byte_count)) {
-      return invalid(label + ": shape " + shape_string(tensor.shape) + " x " + std::to_string(element_size) +
+      return invalid(label + ": shape " + format::shape_string(tensor.shape) + " x " + std::to_string(element_size) +
                      " bytes overflows 64 bits");
     }
   }
@@ -157,7 +148,7 @@ Result<CheckpointTensor> parse_entry(const std::string& name, const nlohmann::js
   if (end - begin != byte_count) {
     return invalid(label + ": data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] hold " +
                    std::to_string(end - begin) + " bytes, expected " + std::to_string(byte_count) + " (shape " +
-                   shape_string(tensor.shape) + " x " + std::to_string(element_size) + " bytes of " + dtype + ")");
+                   format::shape_string(tensor.shape) + " x " + std::to_string(element_size) + " bytes of " + dtype + ")");
   }
 
   tensor.values = convert_to_float(dtype, data_section.data() + begin, byte_count / element_size);

@@ -70,4 +70,13 @@ const Attribute* Node::find_attribute(const std::string& attribute_name) const {
   return nullptr;
 }
 
+std::string shape_string(const std::vector<uint64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
 }  // namespace infomamba::format

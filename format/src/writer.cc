@@ -47,15 +47,6 @@ bool align_up(uint64_t value, uint64_t* aligned) {
   return true;
 }
 
-std::string shape_string(const std::vector<uint64_t>& dims) {
-  std::string text = "[";
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (i > 0) text += ", ";
-    text += std::to_string(dims[i]);
-  }
-  return text + "]";
-}
-
 // Checks what the builder itself relies on: every constant has bytes matching
 // its shape. The rest of the model is checked by reading the result back.
 Status check_constants(const Model& model) {

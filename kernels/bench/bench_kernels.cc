@@ -37,30 +37,9 @@ Vec random_vector(size_t n, float lo, float hi, unsigned seed) {
   return v;
 }
 
-// One implementation of the kernels under test.
-struct Variant {
-  const char* name;
-  decltype(&kernels::scalar::linear) linear;
-  decltype(&kernels::scalar::rmsnorm) rmsnorm;
-  decltype(&kernels::scalar::silu) silu;
-  decltype(&kernels::scalar::softplus) softplus;
-  decltype(&kernels::scalar::softmax) softmax;
-  decltype(&kernels::scalar::causal_conv1d_step) causal_conv1d_step;
-  decltype(&kernels::scalar::selective_scan_step) selective_scan_step;
-  decltype(&kernels::scalar::concept_memory_step) concept_memory_step;
-  decltype(&kernels::scalar::gated_mix) gated_mix;
-};
-
-const Variant kVariants[] = {
-    {"scalar", kernels::scalar::linear, kernels::scalar::rmsnorm, kernels::scalar::silu,
-     kernels::scalar::softplus, kernels::scalar::softmax, kernels::scalar::causal_conv1d_step,
-     kernels::scalar::selective_scan_step, kernels::scalar::concept_memory_step,
-     kernels::scalar::gated_mix},
-    {"simd", kernels::simd::linear, kernels::simd::rmsnorm, kernels::simd::silu,
-     kernels::simd::softplus, kernels::simd::softmax, kernels::simd::causal_conv1d_step,
-     kernels::simd::selective_scan_step, kernels::simd::concept_memory_step,
-     kernels::simd::gated_mix},
-};
+// The implementations under test, scalar reference first.
+using Variant = kernels::KernelTable;
+const Variant kVariants[] = {kernels::scalar_kernels(), kernels::simd_kernels()};
 
 void bench_linear(benchmark::State& state, const Variant& variant, size_t rows, size_t in,
                   size_t out) {

@@ -6,14 +6,14 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernel_table.h"
+#include "infomamba/kernels/kernels.h"
 #include "plan.h"
 
 namespace infomamba {
 namespace {
 
 struct Operands {
-  const KernelTable& k;
+  const kernels::KernelTable& k;
   const std::vector<TensorSlot>& tensors;
   const PlannedNode& node;
   size_t max_rows;
@@ -187,10 +187,10 @@ void run_forecast_output(const Operands& op, size_t rows) {
 
 }  // namespace
 
-void ExecutionPlan::execute(const KernelTable& kernels, size_t rows, size_t max_rows, float* arena,
+void ExecutionPlan::execute(const kernels::KernelTable& kernel_table, size_t rows, size_t max_rows, float* arena,
                             float* state, float* scratch) const {
   for (const PlannedNode& node : nodes_) {
-    const Operands op{kernels, tensors_, node, max_rows, arena};
+    const Operands op{kernel_table, tensors_, node, max_rows, arena};
     switch (node.op) {
       case OpType::kStandardize:
         run_standardize(op, rows);

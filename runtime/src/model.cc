@@ -19,14 +19,6 @@ Model::~Model() = default;
 
 namespace {
 
-std::string shape_string(const std::vector<uint64_t>& shape) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << "]";
-  return out.str();
-}
-
 }  // namespace
 
 Result<std::shared_ptr<const Model>> Model::create(std::unique_ptr<Storage> storage,
@@ -86,7 +78,7 @@ std::string Model::describe_tensors() const {
   for (size_t i = 0; i < graph.tensors.size(); ++i) {
     const format::Tensor& tensor = graph.tensors[i];
     out << i << "  " << tensor.name << "  " << format::dtype_name(tensor.dtype) << " "
-        << shape_string(tensor.shape) << "  "
+        << format::shape_string(tensor.shape) << "  "
         << (tensor.is_constant ? "constant, " + std::to_string(tensor.size) + " bytes" : "activation")
         << "\n";
   }
@@ -109,7 +101,7 @@ std::string Model::describe_graph() const {
       out << "  state ";
       for (size_t j = 0; j < node.states.size(); ++j) {
         const format::State& state = graph.states[node.states[j]];
-        out << (j ? ", " : "") << state.name << " " << shape_string(state.shape);
+        out << (j ? ", " : "") << state.name << " " << format::shape_string(state.shape);
       }
     }
     out << "\n";

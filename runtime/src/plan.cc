@@ -11,14 +11,6 @@
 namespace infomamba {
 namespace {
 
-std::string shape_string(const std::vector<uint64_t>& shape) {
-  std::ostringstream out;
-  out << "[";
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-  out << "]";
-  return out.str();
-}
-
 uint64_t element_count(const std::vector<uint64_t>& shape) {
   uint64_t count = 1;
   for (uint64_t dim : shape) count *= dim;  // the reader has checked for overflow
@@ -85,8 +77,8 @@ class NodeChecker {
       return invalid(input_label(position) + ": is an activation, expected a constant tensor");
     }
     if (tensor.shape != shape) {
-      return invalid(input_label(position) + ": shape " + shape_string(tensor.shape) + ", expected " +
-                     shape_string(shape));
+      return invalid(input_label(position) + ": shape " + format::shape_string(tensor.shape) + ", expected " +
+                     format::shape_string(shape));
     }
     return Status::ok();
   }
@@ -106,7 +98,7 @@ class NodeChecker {
     const uint64_t found = element_count(tensor.shape);
     if (found != width) {
       return invalid(input_label(position) + ": " + std::to_string(found) +
-                     " values per step (shape " + shape_string(tensor.shape) + "), expected " +
+                     " values per step (shape " + format::shape_string(tensor.shape) + "), expected " +
                      std::to_string(width));
     }
     return Status::ok();
@@ -305,7 +297,7 @@ Result<ExecutionPlan> ExecutionPlan::build(const format::Model& model) {
         IMB_RETURN_IF_ERROR(check.expect_counts(2, 3, 1, 0));
         IMB_ASSIGN_OR_RETURN(const std::vector<uint64_t> weight_shape, check.constant_shape(1));
         if (weight_shape.size() != 2 || weight_shape[0] == 0 || weight_shape[1] == 0) {
-          return invalid(check.input_label(1) + ": shape " + shape_string(weight_shape) +
+          return invalid(check.input_label(1) + ": shape " + format::shape_string(weight_shape) +
                          ", expected a non-empty matrix [out, in]");
         }
         const uint64_t out = weight_shape[0];
@@ -354,7 +346,7 @@ Result<ExecutionPlan> ExecutionPlan::build(const format::Model& model) {
         IMB_ASSIGN_OR_RETURN(const std::vector<uint64_t> weight_shape, check.constant_shape(1));
         if (weight_shape.size() != 3 || weight_shape[1] != 1 || weight_shape[0] == 0 ||
             weight_shape[2] == 0) {
-          return invalid(check.input_label(1) + ": shape " + shape_string(weight_shape) +
+          return invalid(check.input_label(1) + ": shape " + format::shape_string(weight_shape) +
                          ", expected [Di, 1, K] with Di, K > 0");
         }
         const uint64_t Di = weight_shape[0];
@@ -378,7 +370,7 @@ Result<ExecutionPlan> ExecutionPlan::build(const format::Model& model) {
         IMB_RETURN_IF_ERROR(check.expect_counts(7, 10, 1, 1));
         IMB_ASSIGN_OR_RETURN(const std::vector<uint64_t> a_shape, check.constant_shape(4));
         if (a_shape.size() != 2 || a_shape[0] == 0 || a_shape[1] == 0) {
-          return invalid(check.input_label(4) + ": shape " + shape_string(a_shape) +
+          return invalid(check.input_label(4) + ": shape " + format::shape_string(a_shape) +
                          ", expected [Di, N] with Di, N > 0");
         }
         const uint64_t Di = a_shape[0];
@@ -409,7 +401,7 @@ Result<ExecutionPlan> ExecutionPlan::build(const format::Model& model) {
         IMB_RETURN_IF_ERROR(check.expect_counts(5, 5, 1, 2));
         IMB_ASSIGN_OR_RETURN(const std::vector<uint64_t> retention_shape, check.constant_shape(3));
         if (retention_shape.size() != 1 || retention_shape[0] == 0) {
-          return invalid(check.input_label(3) + ": shape " + shape_string(retention_shape) +
+          return invalid(check.input_label(3) + ": shape " + format::shape_string(retention_shape) +
                          ", expected [k] with k > 0");
         }
         const uint64_t k = retention_shape[0];
@@ -465,7 +457,7 @@ Result<ExecutionPlan> ExecutionPlan::build(const format::Model& model) {
         IMB_RETURN_IF_ERROR(check.expect_counts(4, 4, 1, 0));
         IMB_ASSIGN_OR_RETURN(const std::vector<uint64_t> mean_shape, check.constant_shape(2));
         if (mean_shape.size() != 1 || mean_shape[0] == 0) {
-          return invalid(check.input_label(2) + ": shape " + shape_string(mean_shape) +
+          return invalid(check.input_label(2) + ": shape " + format::shape_string(mean_shape) +
                          ", expected [C] with C > 0");
         }
         const uint64_t C = mean_shape[0];

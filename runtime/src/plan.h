@@ -12,11 +12,11 @@
 #include <vector>
 
 #include "infomamba/format/model_file.h"
+#include "infomamba/kernels/kernels.h"
 #include "infomamba/status.h"
 
 namespace infomamba {
 
-struct KernelTable;
 using format::OpType;
 
 inline constexpr size_t kMaxOperands = 10;
@@ -84,7 +84,7 @@ class ExecutionPlan {
   // Runs every node over `rows` steps. arena holds activation_floats_per_step()
   // * max_rows floats, state state_floats(), scratch scratch_floats_per_step()
   // * max_rows. The input rows must already be in the input tensor's slot.
-  void execute(const KernelTable& kernels, size_t rows, size_t max_rows, float* arena, float* state,
+  void execute(const kernels::KernelTable& kernel_table, size_t rows, size_t max_rows, float* arena, float* state,
                float* scratch) const;
 
  private:

@@ -5,7 +5,7 @@
 #include <new>
 
 #include "infomamba/runtime.h"
-#include "kernel_table.h"
+#include "infomamba/kernels/kernels.h"
 #include "plan.h"
 
 namespace infomamba {
@@ -38,7 +38,7 @@ size_t first_non_finite(std::span<const float> values) {
 }  // namespace
 
 struct Session::Buffers {
-  const KernelTable* kernels = nullptr;
+  const kernels::KernelTable* kernel_table = nullptr;
   size_t max_rows = 0;
   std::vector<float> state;
   std::vector<float> arena;
@@ -61,8 +61,9 @@ Result<Session> Session::create(std::shared_ptr<const Model> model, const Sessio
   try {
     session.buffers_ = std::make_unique<Buffers>();
     Buffers& buffers = *session.buffers_;
-    buffers.kernels = options.kernels == KernelVariant::kScalarReference ? &scalar_kernel_table()
-                                                                          : &simd_kernel_table();
+    buffers.kernel_table = options.kernels == KernelVariant::kScalarReference
+                               ? &kernels::scalar_kernels()
+                               : &kernels::simd_kernels();
     buffers.max_rows = options.max_chunk_steps;
     buffers.state.resize(plan.state_floats());
     buffers.arena.resize(plan.activation_floats_per_step() * buffers.max_rows);
@@ -122,7 +123,7 @@ Status Session::run_chunk(std::span<const float> observations, size_t steps,
   for (size_t done = 0; done < steps;) {
     const size_t rows = std::min(buffers.max_rows, steps - done);
     std::memcpy(input_rows, observations.data() + done * in_width, rows * in_width * sizeof(float));
-    plan.execute(*buffers.kernels, rows, buffers.max_rows, buffers.arena.data(), buffers.state.data(),
+    plan.execute(*buffers.kernel_table, rows, buffers.max_rows, buffers.arena.data(), buffers.state.data(),
                  buffers.scratch.data());
     if (!forecasts.empty()) {
       std::memcpy(forecasts.data() + done * out_width, output_rows, rows * out_width * sizeof(float));

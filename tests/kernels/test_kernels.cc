@@ -24,49 +24,9 @@ using Vec = std::vector<float>;
 const std::vector<size_t> kSizes = {1,  2,  3,  4,  5,  7,   8,   9,   15,  16,  17,   31,
                                     32, 33, 63, 64, 65, 100, 127, 128, 255, 256, 1000, 1024};
 
-// One implementation of every kernel, so known-value tests run on both.
-struct KernelSet {
-  const char* name;
-  decltype(&kernels::scalar::linear) linear;
-  decltype(&kernels::scalar::rmsnorm) rmsnorm;
-  decltype(&kernels::scalar::silu) silu;
-  decltype(&kernels::scalar::sigmoid) sigmoid;
-  decltype(&kernels::scalar::softplus) softplus;
-  decltype(&kernels::scalar::softmax) softmax;
-  decltype(&kernels::scalar::add) add;
-  decltype(&kernels::scalar::causal_conv1d_step) causal_conv1d_step;
-  decltype(&kernels::scalar::selective_scan_step) selective_scan_step;
-  decltype(&kernels::scalar::concept_memory_step) concept_memory_step;
-  decltype(&kernels::scalar::gated_mix) gated_mix;
-};
-
-const KernelSet kScalar = {"scalar",
-                           kernels::scalar::linear,
-                           kernels::scalar::rmsnorm,
-                           kernels::scalar::silu,
-                           kernels::scalar::sigmoid,
-                           kernels::scalar::softplus,
-                           kernels::scalar::softmax,
-                           kernels::scalar::add,
-                           kernels::scalar::causal_conv1d_step,
-                           kernels::scalar::selective_scan_step,
-                           kernels::scalar::concept_memory_step,
-                           kernels::scalar::gated_mix};
-
-const KernelSet kSimd = {"simd",
-                         kernels::simd::linear,
-                         kernels::simd::rmsnorm,
-                         kernels::simd::silu,
-                         kernels::simd::sigmoid,
-                         kernels::simd::softplus,
-                         kernels::simd::softmax,
-                         kernels::simd::add,
-                         kernels::simd::causal_conv1d_step,
-                         kernels::simd::selective_scan_step,
-                         kernels::simd::concept_memory_step,
-                         kernels::simd::gated_mix};
-
-const KernelSet* const kKernelSets[] = {&kScalar, &kSimd};
+// Known-value tests run on both implementations.
+using KernelSet = kernels::KernelTable;
+const KernelSet* const kKernelSets[] = {&kernels::scalar_kernels(), &kernels::simd_kernels()};
 
 float max_abs(const Vec& v) {
   float result = 0.0f;

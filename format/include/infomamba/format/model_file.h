@@ -26,6 +26,8 @@ enum class DType : uint8_t { kF32 = 0, kF16 = 1, kBF16 = 2, kI8 = 3, kI32 = 4 };
 
 // Returns the size of one element in bytes.
 size_t dtype_size(DType dtype);
+// Formats a shape for messages, for example "[256, 16]".
+std::string shape_string(const std::vector<uint64_t>& shape);
 const char* dtype_name(DType dtype);
 
 // Mirrors infomamba.fb.OpType; docs/FORMAT.md defines each op.

@@ -104,4 +104,25 @@ const char* arch_name();
 
 namespace active = simd;
 
+// One implementation of every kernel, for code that picks the implementation
+// at run time: sessions (SIMD by default, scalar on request), tests and
+// benchmarks that compare the two.
+struct KernelTable {
+  const char* name;
+  decltype(&scalar::linear) linear;
+  decltype(&scalar::rmsnorm) rmsnorm;
+  decltype(&scalar::silu) silu;
+  decltype(&scalar::sigmoid) sigmoid;
+  decltype(&scalar::softplus) softplus;
+  decltype(&scalar::softmax) softmax;
+  decltype(&scalar::add) add;
+  decltype(&scalar::causal_conv1d_step) causal_conv1d_step;
+  decltype(&scalar::selective_scan_step) selective_scan_step;
+  decltype(&scalar::concept_memory_step) concept_memory_step;
+  decltype(&scalar::gated_mix) gated_mix;
+};
+
+const KernelTable& scalar_kernels();
+const KernelTable& simd_kernels();
+
 }  // namespace infomamba::kernels
