@@ -103,7 +103,11 @@ std::shared_ptr<const Model> build_random_model(const Sizes& s, std::vector<std:
   config.d_concept = s.Dc;
   config.input_kind = "continuous";
   config.channels = s.C;
-  for (size_t c = 0; c < s.C; ++c) config.channel_names.push_back("x" + std::to_string(c));
+  for (size_t c = 0; c < s.C; ++c) {
+    std::string name = "x";
+    name += std::to_string(c);
+    config.channel_names.push_back(name);
+  }
   config.mean.assign(s.C, 0.0);
   config.std.assign(s.C, 1.0);
   config.level_alpha = 0.02;

@@ -27,6 +27,11 @@ Status invalid_argument(const std::string& message) {
   return Status(StatusCode::kInvalidArgument, message);
 }
 
+// Returns "1 step" or "3 steps".
+std::string count_of(size_t count, const char* noun) {
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+}
+
 // Returns the index of the first non-finite value, or values.size().
 size_t first_non_finite(std::span<const float> values) {
   for (size_t i = 0; i < values.size(); ++i) {
@@ -94,17 +99,24 @@ Status Session::run_chunk(std::span<const float> observations, size_t steps,
   const ExecutionPlan& plan = model_->plan();
   const size_t in_width = plan.input_width();
   const size_t out_width = plan.output_width();
-  if (observations.size() != steps * in_width) {
-    return invalid_argument("observations have " + std::to_string(observations.size()) +
-                            " values, expected " + std::to_string(steps * in_width) + " (" +
-                            std::to_string(steps) + " steps x " + std::to_string(in_width) +
-                            " channels)");
+  // Overflow-checked, so a huge step count cannot wrap around the size checks.
+  size_t in_values = 0;
+  size_t out_values = 0;
+  if (__builtin_mul_overflow(steps, in_width, &in_values) ||
+      __builtin_mul_overflow(steps, out_width, &out_values)) {
+    return invalid_argument("steps is " + std::to_string(steps) +
+                            ", too large for buffers of that many observations");
   }
-  if (!forecasts.empty() && forecasts.size() != steps * out_width) {
+  if (observations.size() != in_values) {
+    return invalid_argument("observations have " + std::to_string(observations.size()) +
+                            " values, expected " + std::to_string(in_values) + " (" +
+                            count_of(steps, "step") + " x " + count_of(in_width, "channel") + ")");
+  }
+  if (!forecasts.empty() && forecasts.size() != out_values) {
     return invalid_argument("forecast buffer has " + std::to_string(forecasts.size()) +
-                            " values, expected " + std::to_string(steps * out_width) + " (" +
-                            std::to_string(steps) + " steps x " + std::to_string(out_width) +
-                            ") or 0");
+                            " values, expected " + std::to_string(out_values) + " (" +
+                            count_of(steps, "step") + " x " + std::to_string(out_width) +
+                            " forecast values) or 0");
   }
   // Reject the whole chunk before touching the state, so a bad row changes nothing.
   const size_t bad = first_non_finite(observations);
