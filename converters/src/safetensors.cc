@@ -2,6 +2,7 @@
 // JSON header of N bytes, then the tensor bytes. Header entries map a tensor name
 // to {"dtype", "shape", "data_offsets": [begin, end)} with offsets relative to the
 // start of the data section. An optional "__metadata__" entry contains strings.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
@@ -9,7 +10,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "infomamba/converter.h"
 
@@ -95,8 +95,45 @@ bool read_unsigned(const nlohmann::json& value, uint64_t* out) {
   return false;
 }
 
+// The bytes [begin, end) of the data section that one tensor occupies.
+struct ByteRange {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+  std::string name;
+};
+
+std::string range_string(const ByteRange& range) {
+  // Appended piece by piece: "[" + std::string&& trips a false -Wrestrict in GCC 12.
+  std::string text = "[";
+  text += std::to_string(range.begin);
+  text += ", ";
+  text += std::to_string(range.end);
+  text += "]";
+  return text;
+}
+
+// Rejects two tensors whose bytes overlap. Tensors of zero bytes occupy nothing,
+// so they may share an offset with any other tensor.
+Status check_disjoint(std::vector<ByteRange> ranges) {
+  std::erase_if(ranges, [](const ByteRange& range) { return range.begin == range.end; });
+  std::sort(ranges.begin(), ranges.end(), [](const ByteRange& a, const ByteRange& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  // After sorting by begin, the first range that overlaps any earlier range
+  // also overlaps its predecessor, so neighbours are the only pairs to compare.
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    const ByteRange& previous = ranges[i - 1];
+    const ByteRange& range = ranges[i];
+    if (range.begin < previous.end) {
+      return invalid("tensor " + previous.name + ": data_offsets " + range_string(previous) + " overlap tensor " +
+                     range.name + ": data_offsets " + range_string(range) + ", expected disjoint byte ranges");
+    }
+  }
+  return Status::ok();
+}
+
 Result<CheckpointTensor> parse_entry(const std::string& name, const nlohmann::json& entry,
-                                     std::span<const std::byte> data_section) {
+                                     std::span<const std::byte> data_section, ByteRange* range) {
   const std::string label = "tensor " + name;
   if (!entry.is_object()) return invalid(label + ": header entry is " + entry.type_name() + ", expected an object");
 
@@ -151,6 +188,7 @@ Result<CheckpointTensor> parse_entry(const std::string& name, const nlohmann::js
                    format::shape_string(tensor.shape) + " x " + std::to_string(element_size) + " bytes of " + dtype + ")");
   }
 
+  *range = ByteRange{begin, end, name};
   tensor.values = convert_to_float(dtype, data_section.data() + begin, byte_count / element_size);
   return tensor;
 }
@@ -186,11 +224,15 @@ Result<std::map<std::string, CheckpointTensor>> parse_safetensors(std::span<cons
 
   const std::span<const std::byte> data_section = bytes.subspan(kLengthBytes + header_size);
   std::map<std::string, CheckpointTensor> tensors;
+  std::vector<ByteRange> ranges;
   for (const auto& [name, entry] : header.items()) {
     if (name == "__metadata__") continue;
-    IMB_ASSIGN_OR_RETURN(CheckpointTensor tensor, parse_entry(name, entry, data_section));
+    ByteRange range;
+    IMB_ASSIGN_OR_RETURN(CheckpointTensor tensor, parse_entry(name, entry, data_section, &range));
+    ranges.push_back(std::move(range));
     tensors.emplace(name, std::move(tensor));
   }
+  IMB_RETURN_IF_ERROR(check_disjoint(std::move(ranges)));
   return tensors;
 }
 

@@ -16,13 +16,25 @@ namespace {
 
 Status open_error(const std::string& action, const std::string& path, int error) {
   const StatusCode code = error == ENOENT ? StatusCode::kNotFound : StatusCode::kIoError;
-  return Status(code, action + " " + path + " failed: " + std::strerror(error));
+  return Status(code, action + " '" + path + "' failed: " + std::strerror(error));
+}
+
+const char* file_type_name(mode_t mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "a file of unknown type";
 }
 
 }  // namespace
 
-Result<MappedFile> MappedFile::open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+Result<int> open_regular_file(const std::string& path, uint64_t* size_bytes) {
+  // O_NONBLOCK makes open() of a FIFO return at once instead of waiting for a
+  // writer, so that the type check below can reject it. Reads from a regular
+  // file ignore the flag.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return open_error("open of", path, errno);
 
   struct stat info {};
@@ -33,12 +45,20 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
   }
   if (!S_ISREG(info.st_mode)) {
     ::close(fd);
-    return Status(StatusCode::kIoError, "open of " + path + " failed: not a regular file");
+    return Status(StatusCode::kIoError,
+                  "'" + path + "' is not a regular file (it is " + file_type_name(info.st_mode) + ")");
   }
+  *size_bytes = static_cast<uint64_t>(info.st_size);
+  return fd;
+}
+
+Result<MappedFile> MappedFile::open(const std::string& path) {
+  uint64_t size_bytes = 0;
+  IMB_ASSIGN_OR_RETURN(const int fd, open_regular_file(path, &size_bytes));
 
   MappedFile file;
   file.path_ = path;
-  file.size_ = static_cast<size_t>(info.st_size);
+  file.size_ = static_cast<size_t>(size_bytes);
   // mmap rejects a length of 0, so an empty file keeps data_ == nullptr and an empty span.
   if (file.size_ > 0) {
     void* address = ::mmap(nullptr, file.size_, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include <flatbuffers/flatbuffers.h>
-#include <spdlog/spdlog.h>
 
 #include "infomamba/logging.h"
 #include "infomamba/format/model_file.h"

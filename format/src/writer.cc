@@ -11,7 +11,6 @@
 #include <vector>
 
 #include <flatbuffers/flatbuffers.h>
-#include <spdlog/spdlog.h>
 
 #include "infomamba/logging.h"
 #include "infomamba/format/model_file.h"
@@ -261,12 +260,15 @@ Result<std::vector<std::byte>> serialize_model(const Model& model) {
 }
 
 Status write_model_file(const Model& model, const std::string& path) {
+  // An empty path would name the temporary file ".tmp.XXXXXX" in the working
+  // folder and fail only at the rename.
+  if (path.empty()) return Status(StatusCode::kInvalidArgument, "output path is empty");
   IMB_ASSIGN_OR_RETURN(FileLayout layout, lay_out(model));
 
   std::string temp_path = path + ".tmp.XXXXXX";
   const int fd = ::mkstemp(temp_path.data());
   if (fd < 0) {
-    return Status(StatusCode::kIoError, "cannot create a temporary file beside " + path + ": " + errno_text(errno));
+    return Status(StatusCode::kIoError, "cannot create a temporary file beside '" + path + "': " + errno_text(errno));
   }
 
   // Removes the temporary file on every early return below.
@@ -284,18 +286,18 @@ Status write_model_file(const Model& model, const std::string& path) {
   // NOTE: the mode is fixed at 0644 instead of following the process umask,
   // because reading the umask means changing it, which is not thread-safe.
   if (::fchmod(fd, 0644) != 0) {
-    return Status(StatusCode::kIoError, "cannot set the mode of " + temp_path + ": " + errno_text(errno));
+    return Status(StatusCode::kIoError, "cannot set the mode of '" + temp_path + "': " + errno_text(errno));
   }
   if (!write_layout(fd, layout)) {
-    return Status(StatusCode::kIoError, "write to " + temp_path + " failed: " + errno_text(errno));
+    return Status(StatusCode::kIoError, "write to '" + temp_path + "' failed: " + errno_text(errno));
   }
   if (::fsync(fd) != 0) {
-    return Status(StatusCode::kIoError, "fsync of " + temp_path + " failed: " + errno_text(errno));
+    return Status(StatusCode::kIoError, "fsync of '" + temp_path + "' failed: " + errno_text(errno));
   }
   const int close_result = ::close(guard.fd);
   guard.fd = -1;
   if (close_result != 0) {
-    return Status(StatusCode::kIoError, "close of " + temp_path + " failed: " + errno_text(errno));
+    return Status(StatusCode::kIoError, "close of '" + temp_path + "' failed: " + errno_text(errno));
   }
 
   // Read the written bytes back, so that no file the reader rejects replaces `path`.
@@ -306,7 +308,7 @@ Status write_model_file(const Model& model, const std::string& path) {
   }
 
   if (::rename(temp_path.c_str(), path.c_str()) != 0) {
-    return Status(StatusCode::kIoError, "rename of " + temp_path + " to " + path + " failed: " + errno_text(errno));
+    return Status(StatusCode::kIoError, "rename of '" + temp_path + "' to '" + path + "' failed: " + errno_text(errno));
   }
   guard.keep = true;
 
@@ -315,11 +317,11 @@ Status write_model_file(const Model& model, const std::string& path) {
   const std::string directory = parent_directory(path);
   const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd < 0 || ::fsync(directory_fd) != 0) {
-    IMB_LOG_WARN("fsync of folder {} after writing {} failed: {}", directory, path, errno_text(errno));
+    IMB_LOG_WARN("fsync of folder '{}' after writing '{}' failed: {}", directory, path, errno_text(errno));
   }
   if (directory_fd >= 0) ::close(directory_fd);
 
-  IMB_LOG_DEBUG("wrote model file {}: {} bytes, {} segments", path, layout.file_size, layout.segments.size());
+  IMB_LOG_DEBUG("wrote model file '{}': {} bytes, {} segments", path, layout.file_size, layout.segments.size());
   return Status::ok();
 }
 

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -468,6 +470,123 @@ TEST_CASE("conversion errors name the path") {
   }
 }
 
+TEST_CASE("checkpoint files that are not regular files") {
+  TempDir dir;
+  const Dims dims;
+  const std::string folder = write_checkpoint(dir, "ckpt", make_config(dims, 0.0), raw_checkpoint(dims));
+  const std::string config = folder + "/config.json";
+  const std::string weights = folder + "/model.safetensors";
+  const std::string output = dir.file("out.imb");
+
+  // A FIFO without a writer blocks a plain open() forever, so the alarms below
+  // end the program with SIGALRM if an open blocks.
+  SUBCASE("config.json as a FIFO") {
+    REQUIRE(::unlink(config.c_str()) == 0);
+    REQUIRE(::mkfifo(config.c_str(), 0600) == 0);
+    ::alarm(20);
+    const auto report = cv::convert_checkpoint(folder, output);
+    ::alarm(0);
+    require_error(report.status(), StatusCode::kIoError, {"'" + config + "' is not a regular file (it is a FIFO)"});
+  }
+  SUBCASE("config.json linked to /dev/zero") {
+    REQUIRE(::unlink(config.c_str()) == 0);
+    REQUIRE(::symlink("/dev/zero", config.c_str()) == 0);
+    const auto report = cv::convert_checkpoint(folder, output);
+    require_error(report.status(), StatusCode::kIoError,
+                  {"'" + config + "' is not a regular file (it is a character device)"});
+  }
+  SUBCASE("config.json as a folder") {
+    REQUIRE(::unlink(config.c_str()) == 0);
+    REQUIRE(::mkdir(config.c_str(), 0755) == 0);
+    const auto report = cv::convert_checkpoint(folder, output);
+    require_error(report.status(), StatusCode::kIoError, {"'" + config + "' is not a regular file (it is a folder)"});
+  }
+  SUBCASE("config.json above 16 MiB") {
+    // A sparse file: its size is past the limit without writing 16 MiB.
+    REQUIRE(::truncate(config.c_str(), 16 * 1024 * 1024 + 1) == 0);
+    const auto report = cv::convert_checkpoint(folder, output);
+    require_error(report.status(), StatusCode::kInvalidCheckpoint,
+                  {"config '" + config + "' is 16777217 bytes, expected at most 16777216"});
+  }
+  SUBCASE("config.json linked to a regular file is read") {
+    const std::string target = dir.file("real_config.json");
+    REQUIRE(::rename(config.c_str(), target.c_str()) == 0);
+    REQUIRE(::symlink(target.c_str(), config.c_str()) == 0);
+    const auto report = cv::convert_checkpoint(folder, dir.file("linked.imb"));
+    CHECK_MESSAGE(report.is_ok(), report.status().message());
+  }
+  SUBCASE("model.safetensors as a FIFO") {
+    REQUIRE(::unlink(weights.c_str()) == 0);
+    REQUIRE(::mkfifo(weights.c_str(), 0600) == 0);
+    ::alarm(20);
+    const auto read = cv::read_safetensors(weights);
+    const auto report = cv::convert_checkpoint(folder, output);
+    ::alarm(0);
+    require_error(read.status(), StatusCode::kIoError, {"'" + weights + "' is not a regular file (it is a FIFO)"});
+    require_error(report.status(), StatusCode::kIoError, {"'" + weights + "' is not a regular file (it is a FIFO)"});
+  }
+  CHECK_FALSE(exists(output));
+}
+
+TEST_CASE("output path must not be a checkpoint file") {
+  TempDir dir;
+  const Dims dims;
+  const std::string folder = write_checkpoint(dir, "ckpt", make_config(dims, 0.0), raw_checkpoint(dims));
+  const std::string config = folder + "/config.json";
+  const std::string weights = folder + "/model.safetensors";
+  const std::vector<std::byte> weight_bytes = safetensors_file(raw_checkpoint(dims));
+  const std::string config_text = make_config(dims, 0.0).dump(2);
+  const std::string weights_message = "is the checkpoint's own weights file; choose another path";
+  const std::string config_message = "is the checkpoint's own config file; choose another path";
+
+  SUBCASE("weights path of a folder checkpoint") {
+    const auto report = cv::convert_checkpoint(folder, weights);
+    require_error(report.status(), StatusCode::kInvalidArgument, {"output '" + weights + "' " + weights_message});
+  }
+  SUBCASE("weights path given as the checkpoint") {
+    const auto report = cv::convert_checkpoint(weights, weights);
+    require_error(report.status(), StatusCode::kInvalidArgument, {"output '" + weights + "' " + weights_message});
+  }
+  SUBCASE("weights path spelled with dot segments") {
+    const std::string spelled = folder + "/./../ckpt/model.safetensors";
+    const auto report = cv::convert_checkpoint(folder, spelled);
+    require_error(report.status(), StatusCode::kInvalidArgument, {"output '" + spelled + "' " + weights_message});
+  }
+  SUBCASE("a hard link to the weights") {
+    const std::string link = dir.file("weights_link.imb");
+    REQUIRE(::link(weights.c_str(), link.c_str()) == 0);
+    const auto report = cv::convert_checkpoint(folder, link);
+    require_error(report.status(), StatusCode::kInvalidArgument, {"output '" + link + "' " + weights_message});
+  }
+  SUBCASE("a relative path to the weights") {
+    const std::filesystem::path previous = std::filesystem::current_path();
+    std::filesystem::current_path(dir.file(""));
+    const auto report = cv::convert_checkpoint("ckpt", "ckpt/model.safetensors");
+    std::filesystem::current_path(previous);
+    require_error(report.status(), StatusCode::kInvalidArgument, {"output 'ckpt/model.safetensors' " + weights_message});
+  }
+  SUBCASE("config.json") {
+    const auto report = cv::convert_checkpoint(folder, config);
+    require_error(report.status(), StatusCode::kInvalidArgument, {"output '" + config + "' " + config_message});
+  }
+  SUBCASE("empty output path") {
+    const auto report = cv::convert_checkpoint(folder, "");
+    require_error(report.status(), StatusCode::kInvalidArgument, {"output path is empty"});
+  }
+  SUBCASE("another file in the checkpoint folder is allowed") {
+    const auto report = cv::convert_checkpoint(folder, folder + "/model.imb");
+    CHECK_MESSAGE(report.is_ok(), report.status().message());
+  }
+
+  std::ifstream weights_stream(weights, std::ios::binary);
+  const std::vector<char> weights_after((std::istreambuf_iterator<char>(weights_stream)), std::istreambuf_iterator<char>());
+  REQUIRE(weights_after.size() == weight_bytes.size());
+  CHECK(std::memcmp(weights_after.data(), weight_bytes.data(), weight_bytes.size()) == 0);
+  std::ifstream config_stream(config, std::ios::binary);
+  const std::string config_after((std::istreambuf_iterator<char>(config_stream)), std::istreambuf_iterator<char>());
+  CHECK(config_after == config_text);
+}
+
 TEST_CASE("unknown config keys become warnings") {
   TempDir dir;
   const Dims dims;
@@ -707,6 +826,39 @@ TEST_CASE("safetensors rejects malformed files") {
     require_error(cv::parse_safetensors(bytes).status(), StatusCode::kInvalidCheckpoint,
                   {"tensor w: \"data_offsets\" missing, expected [begin, end]"});
   }
+  SUBCASE("overlapping data offsets") {
+    bytes = safetensors_file(one, {{"v", {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {8, 16}}}}});
+    require_error(cv::parse_safetensors(bytes).status(), StatusCode::kInvalidCheckpoint,
+                  {"tensor w: data_offsets [0, 16] overlap tensor v: data_offsets [8, 16], expected disjoint byte ranges"});
+  }
+  SUBCASE("two tensors on the same bytes") {
+    bytes = safetensors_file(one, {{"w2", {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 16}}}}});
+    require_error(cv::parse_safetensors(bytes).status(), StatusCode::kInvalidCheckpoint,
+                  {"data_offsets [0, 16] overlap tensor", "expected disjoint byte ranges"});
+  }
+  // The header overrides below describe the 16 data bytes of `one` differently.
+  SUBCASE("range nested inside another") {
+    // b = [4, 8) and c = [8, 12) both lie inside a = [0, 16).
+    const Json header = {{"a", {{"dtype", "F32"}, {"shape", {4}}, {"data_offsets", {0, 16}}}},
+                         {"b", {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {4, 8}}}},
+                         {"c", {{"dtype", "F32"}, {"shape", {1}}, {"data_offsets", {8, 12}}}}};
+    bytes = safetensors_file(one, Json::object(), header.dump());
+    require_error(cv::parse_safetensors(bytes).status(), StatusCode::kInvalidCheckpoint,
+                  {"tensor a: data_offsets [0, 16] overlap tensor b: data_offsets [4, 8]"});
+  }
+  SUBCASE("adjacent and zero-size tensors are accepted") {
+    const Json header = {{"head", {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {0, 8}}}},
+                         {"tail", {{"dtype", "F32"}, {"shape", {2}}, {"data_offsets", {8, 16}}}},
+                         {"empty_a", {{"dtype", "F32"}, {"shape", {0}}, {"data_offsets", {8, 8}}}},
+                         {"empty_b", {{"dtype", "F32"}, {"shape", {2, 0}}, {"data_offsets", {8, 8}}}}};
+    bytes = safetensors_file(one, Json::object(), header.dump());
+    const auto parsed = cv::parse_safetensors(bytes);
+    REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().message());
+    CHECK(parsed->size() == 4);
+    CHECK(parsed->at("tail").values == std::vector<float>{3.0f, 4.0f});
+    CHECK(parsed->at("empty_a").values.empty());
+    CHECK(parsed->at("empty_b").values.empty());
+  }
   SUBCASE("missing file") {
     TempDir dir;
     require_error(cv::read_safetensors(dir.file("none.safetensors")).status(), StatusCode::kNotFound,
@@ -901,4 +1053,24 @@ TEST_CASE("config text that is not a JSON object") {
                 {"config is not valid JSON", "parse error"});
   require_error(cv::parse_checkpoint_config("[1, 2]").status(), StatusCode::kInvalidCheckpoint,
                 {"config is a JSON array, expected an object"});
+}
+
+// ---------------------------------------------------------------------------
+// Logging
+
+// spdlog's default logger writes to stdout, which the library never does, so
+// the format and converter sources log only through the IMB_LOG_* macros.
+TEST_CASE("library sources log through the infomamba logger") {
+  size_t checked = 0;
+  for (const char* folder : {"format/src", "converters/src"}) {
+    for (const auto& entry : std::filesystem::directory_iterator(std::string(IMB_SOURCE_DIR) + "/" + folder)) {
+      std::ifstream stream(entry.path(), std::ios::binary);
+      const std::string text((std::istreambuf_iterator<char>(stream)), std::istreambuf_iterator<char>());
+      INFO("source: " << entry.path().string());
+      CHECK_FALSE(contains(text, "SPDLOG_"));
+      CHECK_FALSE(contains(text, "spdlog::"));
+      ++checked;
+    }
+  }
+  CHECK(checked >= 8);
 }

@@ -428,6 +428,14 @@ TEST_CASE("write replaces an existing file atomically") {
     CHECK(dir.list() == std::vector<std::string>{"model.imb"});
   }
 
+  SUBCASE("an empty path is rejected before anything is written") {
+    auto small = make_small_model();
+    const auto status = fmt::write_model_file(small->model, "");
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK(status.message() == "output path is empty");
+    CHECK(read_file(path) == old_bytes);
+  }
+
   SUBCASE("a missing folder is an I/O error") {
     auto small = make_small_model();
     const auto status = fmt::write_model_file(small->model, dir.file("no_such_folder/model.imb"));
@@ -459,11 +467,48 @@ TEST_CASE("mapped file errors") {
     CHECK(contains(read.status().message(), "file is 0 bytes, expected at least 12"));
   }
 
+  SUBCASE("missing file error quotes the path") {
+    const auto file = fmt::MappedFile::open(dir.file("absent.imb"));
+    CHECK(contains(file.status().message(), "open of '" + dir.file("absent.imb") + "' failed"));
+  }
+
   SUBCASE("folder") {
     const auto file = fmt::MappedFile::open(dir.path());
     REQUIRE_FALSE(file.is_ok());
     CHECK(file.status().code() == StatusCode::kIoError);
-    CHECK(contains(file.status().message(), "not a regular file"));
+    CHECK(file.status().message() == "'" + dir.path() + "' is not a regular file (it is a folder)");
+  }
+
+  // A FIFO without a writer blocks a plain open() forever, so the alarm ends
+  // the program with SIGALRM if the open blocks.
+  SUBCASE("FIFO is rejected without blocking") {
+    const std::string fifo = dir.file("model.imb");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    ::alarm(20);
+    const auto file = fmt::MappedFile::open(fifo);
+    ::alarm(0);
+    REQUIRE_FALSE(file.is_ok());
+    CHECK(file.status().code() == StatusCode::kIoError);
+    CHECK(file.status().message() == "'" + fifo + "' is not a regular file (it is a FIFO)");
+  }
+
+  SUBCASE("link to a character device is rejected") {
+    const std::string link = dir.file("zero.imb");
+    REQUIRE(::symlink("/dev/zero", link.c_str()) == 0);
+    const auto file = fmt::MappedFile::open(link);
+    REQUIRE_FALSE(file.is_ok());
+    CHECK(file.status().code() == StatusCode::kIoError);
+    CHECK(file.status().message() == "'" + link + "' is not a regular file (it is a character device)");
+  }
+
+  SUBCASE("link to a regular file is followed") {
+    write_file(dir.file("data.bin"), std::vector<std::byte>(6, std::byte{3}));
+    REQUIRE(::symlink(dir.file("data.bin").c_str(), dir.file("link.bin").c_str()) == 0);
+    uint64_t size_bytes = 0;
+    auto fd = fmt::open_regular_file(dir.file("link.bin"), &size_bytes);
+    REQUIRE(fd.is_ok());
+    CHECK(size_bytes == 6);
+    CHECK(::close(*fd) == 0);
   }
 
   SUBCASE("move keeps the mapping") {

@@ -81,6 +81,9 @@ struct ConvertReport {
 };
 
 // Reads the checkpoint, builds the graph and writes `output_path` atomically.
+// Rejects with kInvalidArgument, before reading anything, an empty output path
+// or one that names the checkpoint's own config.json or weights file. config.json
+// must be a regular file of at most 16 MiB.
 Result<ConvertReport> convert_checkpoint(const std::string& checkpoint_path,
                                          const std::string& output_path);
 

@@ -152,7 +152,14 @@ Result<std::vector<std::byte>> serialize_model(const Model& model);
 // with read_model before the rename.
 Status write_model_file(const Model& model, const std::string& path);
 
-// A read-only memory mapping of a whole file. Move-only.
+// Opens `path` for reading and returns its descriptor, which the caller closes,
+// and stores its size in *size_bytes. Symbolic links are followed. Anything but
+// a regular file (a folder, FIFO, device or socket) is rejected with kIoError
+// without blocking: a FIFO with no writer does not make this call wait.
+Result<int> open_regular_file(const std::string& path, uint64_t* size_bytes);
+
+// A read-only memory mapping of a whole regular file, opened with
+// open_regular_file. Move-only.
 class MappedFile {
  public:
   static Result<MappedFile> open(const std::string& path);
