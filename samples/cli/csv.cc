@@ -4,7 +4,10 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <exception>
 #include <limits>
+#include <new>
+#include <streambuf>
 #include <system_error>
 
 namespace infomamba::cli {
@@ -17,7 +20,31 @@ enum class FieldState { kStart, kUnquoted, kQuoted, kQuoteInQuoted };
 }  // namespace
 
 bool CsvReader::read_line() {
-  if (!std::getline(in_, line_)) return false;
+  line_.clear();
+  line_too_long_ = false;
+  if (!in_.good()) return false;
+
+  // The stream buffer is read one character at a time, so that no character
+  // past the LF is consumed and the length is checked before it grows.
+  std::streambuf* buffer = in_.rdbuf();
+  bool any_character = false;
+  while (true) {
+    const int c = buffer->sbumpc();
+    if (c == std::char_traits<char>::eof()) {
+      in_.setstate(std::ios::eofbit);
+      if (!any_character) return false;
+      break;
+    }
+    any_character = true;
+    if (c == '\n') break;
+    if (record_bytes_ + line_.size() >= kMaxRecordBytes) {
+      line_too_long_ = true;
+      return false;
+    }
+    line_.push_back(static_cast<char>(c));
+  }
+  record_bytes_ += line_.size() + 1;
+
   ++lines_read_;
   if (at_start_) {
     at_start_ = false;
@@ -29,13 +56,42 @@ bool CsvReader::read_line() {
 }
 
 Result<bool> CsvReader::read_record(std::vector<std::string>& fields) {
+  try {
+    return read_record_unchecked(fields);
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kOutOfMemory,
+                  "out of memory reading line " + std::to_string(lines_read_ + 1));
+  } catch (const std::exception& error) {
+    return Status(StatusCode::kIoError, "reading line " + std::to_string(lines_read_ + 1) +
+                                            " failed: " + escape_for_message(error.what()));
+  }
+}
+
+namespace {
+
+Status record_too_long(size_t line, bool in_quoted_field) {
+  std::string message = "line " + std::to_string(line) + ": record longer than " +
+                        std::to_string(kMaxRecordBytes) +
+                        " bytes (16 MiB), the maximum record length";
+  if (in_quoted_field) {
+    message += "; a quoted field is still open, check that every opening quote is closed";
+  }
+  return Status(StatusCode::kInvalidArgument, message);
+}
+
+Status read_failed(size_t line) {
+  return Status(StatusCode::kIoError, "reading line " + std::to_string(line) + " failed");
+}
+
+}  // namespace
+
+Result<bool> CsvReader::read_record_unchecked(std::vector<std::string>& fields) {
   // Skip lines that are empty, or only a CR when the file has CRLF line ends.
   while (true) {
+    record_bytes_ = 0;
     if (!read_line()) {
-      if (in_.bad()) {
-        return Status(StatusCode::kIoError,
-                      "reading line " + std::to_string(lines_read_ + 1) + " failed");
-      }
+      if (line_too_long_) return record_too_long(lines_read_ + 1, false);
+      if (in_.bad()) return read_failed(lines_read_ + 1);
       return false;
     }
     if (!line_.empty() && line_ != "\r") break;
@@ -110,10 +166,8 @@ Result<bool> CsvReader::read_record(std::vector<std::string>& fields) {
     // The quoted field continues on the next line.
     field->append(ends_with_cr ? "\r\n" : "\n");
     if (!read_line()) {
-      if (in_.bad()) {
-        return Status(StatusCode::kIoError,
-                      "reading line " + std::to_string(lines_read_ + 1) + " failed");
-      }
+      if (line_too_long_) return record_too_long(record_line_, true);
+      if (in_.bad()) return read_failed(lines_read_ + 1);
       return Status(StatusCode::kInvalidArgument,
                     "line " + std::to_string(record_line_) + ", field " +
                         std::to_string(field_count) +
@@ -145,26 +199,109 @@ void append_float(std::string& out, float value) {
   out.append(buffer, result.ptr);
 }
 
+namespace {
+
+// Returns the length of the valid UTF-8 sequence at the start of `text`, or 0
+// when it does not start with one. Overlong forms, surrogates and code points
+// above U+10FFFF are invalid.
+size_t utf8_sequence_length(std::string_view text) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  size_t length = 0;
+  unsigned char low = 0x80;
+  unsigned char high = 0xbf;
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    length = 2;
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    length = 3;
+    if (lead == 0xe0) low = 0xa0;
+    if (lead == 0xed) high = 0x9f;
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    length = 4;
+    if (lead == 0xf0) low = 0x90;
+    if (lead == 0xf4) high = 0x8f;
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  if (byte(1) < low || byte(1) > high) return 0;
+  for (size_t i = 2; i < length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xbf) return 0;
+  }
+  return length;
+}
+
+void append_hex_byte(std::string& out, unsigned char byte) {
+  constexpr char kHexDigits[] = "0123456789abcdef";
+  out.append("\\x");
+  out.push_back(kHexDigits[byte >> 4]);
+  out.push_back(kHexDigits[byte & 0xf]);
+}
+
+// Escapes at most `max_bytes` bytes of `text`, cutting at a character
+// boundary. Sets `cut` when part of the text was left out.
+std::string escape_text(std::string_view text, size_t max_bytes, bool escape_double_quote,
+                        bool& cut, bool escape_backslash = true) {
+  std::string escaped;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const size_t sequence = byte >= 0x80 ? utf8_sequence_length(text.substr(i)) : 1;
+    const size_t consumed = sequence == 0 ? 1 : sequence;
+    if (i + consumed > max_bytes) break;
+    if ((byte == '\\' && escape_backslash) || (byte == '"' && escape_double_quote)) {
+      escaped.push_back('\\');
+      escaped.push_back(static_cast<char>(byte));
+    } else if (byte < 0x20 || byte == 0x7f || sequence == 0) {
+      append_hex_byte(escaped, byte);
+    } else {
+      escaped.append(text.substr(i, consumed));
+    }
+    i += consumed;
+  }
+  cut = i < text.size();
+  return escaped;
+}
+
+std::string length_suffix(size_t bytes) { return "... (" + std::to_string(bytes) + " bytes)"; }
+
+}  // namespace
+
+std::string escape_for_message(std::string_view text, size_t max_bytes) {
+  bool cut = false;
+  std::string escaped = escape_text(text, max_bytes, false, cut);
+  if (cut) escaped.append(length_suffix(text.size()));
+  return escaped;
+}
+
+std::string sanitize_for_terminal(std::string_view text, size_t max_bytes) {
+  bool cut = false;
+  std::string sanitized = escape_text(text, max_bytes, false, cut, false);
+  if (cut) sanitized.append(length_suffix(text.size()));
+  return sanitized;
+}
+
 std::string quote_for_message(std::string_view value) {
   constexpr size_t kMaxShown = 64;
-  constexpr char kHexDigits[] = "0123456789abcdef";
+  bool cut = false;
   std::string quoted = "\"";
-  for (size_t i = 0; i < value.size() && i < kMaxShown; ++i) {
-    const auto byte = static_cast<unsigned char>(value[i]);
-    if (byte == '"' || byte == '\\') {
-      quoted.push_back('\\');
-      quoted.push_back(static_cast<char>(byte));
-    } else if (byte < 0x20 || byte == 0x7f) {
-      quoted.append("\\x");
-      quoted.push_back(kHexDigits[byte >> 4]);
-      quoted.push_back(kHexDigits[byte & 0xf]);
-    } else {
-      quoted.push_back(static_cast<char>(byte));
-    }
-  }
+  quoted.append(escape_text(value, kMaxShown, true, cut));
   quoted.push_back('"');
-  if (value.size() > kMaxShown) quoted.append("...");
+  if (cut) quoted.append(length_suffix(value.size()));
   return quoted;
+}
+
+std::string quote_path(std::string_view path) {
+  std::string quoted = "'";
+  quoted.append(escape_for_message(path, 1024));
+  quoted.push_back('\'');
+  return quoted;
+}
+
+std::string count_noun(size_t count, std::string_view noun) {
+  std::string text = std::to_string(count) + " " + std::string(noun);
+  if (count != 1) text.push_back('s');
+  return text;
 }
 
 CellKind parse_float_cell(std::string_view cell, float& value) {

@@ -17,6 +17,10 @@
 
 namespace infomamba::cli {
 
+// Maximum length of one CSV record in bytes, line breaks inside quoted fields
+// included. A longer record is rejected before it is read into memory.
+constexpr size_t kMaxRecordBytes = size_t{16} << 20;  // 16 MiB
+
 class CsvReader {
  public:
   explicit CsvReader(std::istream& in) : in_(in) {}
@@ -29,8 +33,10 @@ class CsvReader {
   //
   // Errors (kInvalidArgument): a quoted field still open at the end of the
   // input, or a character other than a comma or line break after a closing
-  // quote. A double quote inside an unquoted field is kept as a literal
-  // character. kIoError when the stream fails for any reason other than its end.
+  // quote, or a record longer than kMaxRecordBytes. A double quote inside an
+  // unquoted field is kept as a literal character. kOutOfMemory when the
+  // record does not fit in memory, kIoError when the stream fails for any
+  // other reason than its end.
   Result<bool> read_record(std::vector<std::string>& fields);
 
   // Line number (1 = first line) on which the last record returned started.
@@ -38,10 +44,15 @@ class CsvReader {
   size_t record_line() const { return record_line_; }
 
  private:
+  Result<bool> read_record_unchecked(std::vector<std::string>& fields);
+  // Reads one line without its LF into line_. Returns false at the end of
+  // the input, or when the record would exceed kMaxRecordBytes (line_too_long_).
   bool read_line();
 
   std::istream& in_;
   std::string line_;
+  size_t record_bytes_ = 0;  // bytes of the current record read so far
+  bool line_too_long_ = false;
   size_t lines_read_ = 0;
   size_t record_line_ = 0;
   bool at_start_ = true;
@@ -55,9 +66,29 @@ void append_csv_field(std::string& out, std::string_view field);
 // float (std::to_chars).
 void append_float(std::string& out, float value);
 
-// Returns `value` in double quotes for an error message: control characters
-// and quotes escaped (\x00, \"), and cut after 64 bytes with "..." appended.
+// Returns `text` made safe to print: control characters, backslashes and bytes
+// that are not valid UTF-8 become \xNN (backslash as \\), valid UTF-8 is kept.
+// A text longer than `max_bytes` is cut at a character boundary and
+// "... (N bytes)" is appended, N being the full length.
+std::string escape_for_message(std::string_view text, size_t max_bytes = 200);
+
+// Returns `text` with control characters and bytes that are not valid UTF-8
+// written as \xNN, as escape_for_message() does, but backslashes kept, so
+// that a message escaped once passes unchanged. Cut as escape_for_message().
+std::string sanitize_for_terminal(std::string_view text, size_t max_bytes);
+
+// Returns `value` escaped as escape_for_message() does, with double quotes
+// escaped too (\"), in double quotes. A value longer than 64 bytes is cut and
+// followed by "... (N bytes)".
 std::string quote_for_message(std::string_view value);
+
+// Returns `path` in single quotes for a message, escaped as
+// escape_for_message() does.
+std::string quote_path(std::string_view path);
+
+// Returns "1 step", "2 steps": the count and the noun, with an s unless the
+// count is 1.
+std::string count_noun(size_t count, std::string_view noun);
 
 // Classification of one cell of a numeric column.
 enum class CellKind { kValue, kEmpty, kInvalid, kNonFinite, kOutOfRange };

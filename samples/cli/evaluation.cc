@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <spdlog/fmt/fmt.h>
 #include <utility>
+
+#include "csv.h"
 
 namespace infomamba::cli {
 
@@ -86,11 +89,20 @@ void write_error_row(std::ostream& out, const std::string& label, const ChannelE
 void write_evaluation_report(const EvaluationSummary& summary,
                              std::span<const std::string> channel_names, std::ostream& out) {
   if (summary.windows == 0) {
+    // The first origin plus H + 1 rows is the smallest input that completes
+    // a window. The sum can exceed the size_t range for a huge first origin.
+    const size_t max_rows = std::numeric_limits<size_t>::max();
+    const std::string needed =
+        summary.first_origin > max_rows - summary.horizon - 1
+            ? std::string("more than ") + std::to_string(max_rows) + " data rows"
+            : "at least " + std::to_string(summary.first_origin + summary.horizon + 1) +
+                  " data rows";
     out << fmt::format(
-        "evaluation: no complete window to score: {} data rows, horizon {}, first origin {}; "
-        "scoring needs at least {} data rows\n",
-        summary.rows, summary.horizon, summary.first_origin,
-        summary.first_origin + summary.horizon + 1);
+        "evaluation: no complete window to score: {}, horizon {}, first origin {}; "
+        "scoring needs {}\n",
+        summary.rows == 1 ? std::string("1 data row")
+                          : std::to_string(summary.rows) + " data rows",
+        summary.horizon, summary.first_origin, needed);
     return;
   }
 
@@ -102,14 +114,19 @@ void write_evaluation_report(const EvaluationSummary& summary,
   out << "MSE and MAE in standardised units (error / channel std) and in original units\n";
 
   size_t label_width = 7;  // "channel"
-  for (const std::string& name : channel_names) label_width = std::max(label_width, name.size());
+  std::vector<std::string> labels;
+  labels.reserve(summary.channels.size());
+  for (size_t c = 0; c < summary.channels.size(); ++c) {
+    labels.push_back(c < channel_names.size() ? escape_for_message(channel_names[c])
+                                              : std::to_string(c));
+  }
+  for (const std::string& label : labels) label_width = std::max(label_width, label.size());
 
   out << fmt::format("{:<{}}  {:>12}  {:>12}  {:>12}  {:>12}  {:>10}\n", "channel", label_width,
                      "MSE (std)", "MAE (std)", "MSE", "MAE", "values");
   write_error_row(out, "all", summary.total(), label_width);
   for (size_t c = 0; c < summary.channels.size(); ++c) {
-    const std::string label = c < channel_names.size() ? channel_names[c] : std::to_string(c);
-    write_error_row(out, label, summary.channels[c], label_width);
+    write_error_row(out, labels[c], summary.channels[c], label_width);
   }
 }
 

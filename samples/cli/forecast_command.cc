@@ -19,6 +19,15 @@ std::string join_csv_fields(std::span<const std::string> fields) {
   return joined;
 }
 
+std::string rows_produced(size_t rows) {
+  return count_noun(rows, "row") + (rows == 1 ? " was produced" : " were produced");
+}
+
+// Returns the names as one CSV line, escaped and cut for a message.
+std::string names_for_message(std::span<const std::string> names) {
+  return escape_for_message(join_csv_fields(names));
+}
+
 std::string_view trim_blanks(std::string_view text) {
   const size_t first = text.find_first_not_of(" \t");
   if (first == std::string_view::npos) return {};
@@ -30,19 +39,19 @@ std::string_view trim_blanks(std::string_view text) {
 Status check_model_info(const ModelInfo& info) {
   if (info.input_kind != "continuous" || info.output_kind != "forecast") {
     return Status(StatusCode::kUnsupported,
-                  "model has input kind \"" + info.input_kind + "\" and output kind \"" +
-                      info.output_kind +
-                      "\", expected \"continuous\" and \"forecast\" to forecast a CSV stream");
+                  "model has input kind " + quote_for_message(info.input_kind) +
+                      " and output kind " + quote_for_message(info.output_kind) +
+                      ", expected \"continuous\" and \"forecast\" to forecast a CSV stream");
   }
   if (info.channels == 0 || info.horizon == 0) {
     return Status(StatusCode::kInvalidModel,
-                  "model has " + std::to_string(info.channels) + " channels and horizon " +
+                  "model has " + count_noun(info.channels, "channel") + " and horizon " +
                       std::to_string(info.horizon) + ", expected both at least 1");
   }
   if (info.channel_names.size() != info.channels || info.mean.size() != info.channels ||
       info.std.size() != info.channels) {
     return Status(StatusCode::kInvalidModel,
-                  "model has " + std::to_string(info.channel_names.size()) + " channel names, " +
+                  "model has " + count_noun(info.channel_names.size(), "channel name") + ", " +
                       std::to_string(info.mean.size()) + " means and " +
                       std::to_string(info.std.size()) + " standard deviations, expected " +
                       std::to_string(info.channels) + " of each");
@@ -66,7 +75,7 @@ Status CsvForecast::read_header() {
     return Status(StatusCode::kInvalidArgument,
                   "input is empty, expected a header line naming the columns, with the model "
                   "channels " +
-                      join_csv_fields(info.channel_names));
+                      names_for_message(info.channel_names));
   }
 
   // Match header names, ignoring blanks around them, to model channels.
@@ -85,8 +94,8 @@ Status CsvForecast::read_header() {
     const size_t c = found->second;
     if (channel_columns_[c] != kUnmatched) {
       return Status(StatusCode::kInvalidArgument,
-                    "line " + std::to_string(reader_.record_line()) + ": channel \"" +
-                        info.channel_names[c] + "\" is named by columns " +
+                    "line " + std::to_string(reader_.record_line()) + ": channel " +
+                        quote_for_message(info.channel_names[c]) + " is named by columns " +
                         std::to_string(channel_columns_[c] + 1) + " and " +
                         std::to_string(column + 1) + ", expected exactly one column per channel");
     }
@@ -100,8 +109,9 @@ Status CsvForecast::read_header() {
   if (!missing.empty()) {
     return Status(StatusCode::kNotFound,
                   "input header lacks " + std::to_string(missing.size()) + " of the " +
-                      std::to_string(channels_) + " model channels: " + join_csv_fields(missing) +
-                      "; header found: " + join_csv_fields(header_));
+                      count_noun(channels_, "model channel") + ": " +
+                      names_for_message(missing) +
+                      "; header found: " + names_for_message(header_));
   }
 
   output_columns_.clear();
@@ -128,9 +138,10 @@ Status CsvForecast::run(std::ostream& out) {
   const Status status = run_rows(out);
   out.flush();
   if (evaluator_) summary_.evaluation = evaluator_->summary();
+  if (!out) summary_.output_failed = true;
   if (status.is_ok() && !out) {
     return Status(StatusCode::kIoError, "writing the output failed after " +
-                                            std::to_string(summary_.rows) + " rows");
+                                            rows_produced(summary_.rows));
   }
   return status;
 }
@@ -156,21 +167,23 @@ Status CsvForecast::run_rows(std::ostream& out) {
 
     if (fields_.size() != header_.size()) {
       return Status(StatusCode::kInvalidArgument,
-                    "line " + std::to_string(line) + ": " + std::to_string(fields_.size()) +
-                        " fields, expected " + std::to_string(header_.size()) +
+                    "line " + std::to_string(line) + ": " + count_noun(fields_.size(), "field") +
+                        ", expected " + std::to_string(header_.size()) +
                         " as in the header");
     }
     IMB_RETURN_IF_ERROR(parse_row(line));
 
     const Status step_status = forecaster_.step(observation_, forecast_);
     if (!step_status) return step_status.with_context("line " + std::to_string(line));
+    IMB_RETURN_IF_ERROR(check_forecast_finite(line));
     if (evaluator_) evaluator_->add_row(observed_, forecast_);
 
     append_output_row();
     out.write(line_.data(), static_cast<std::streamsize>(line_.size()));
     if (!out) {
-      return Status(StatusCode::kIoError,
-                    "writing the output failed at input line " + std::to_string(line));
+      return Status(StatusCode::kIoError, "writing the output failed at input line " +
+                                              std::to_string(line) + " after " +
+                                              rows_produced(summary_.rows));
     }
     if (options_.flush_every_row) out.flush();
     ++summary_.rows;
@@ -211,6 +224,25 @@ Status CsvForecast::parse_row(size_t line) {
                   "line " + std::to_string(line) + ", column " +
                       quote_for_message(info.channel_names[c]) + ": value " +
                       quote_for_message(cell) + " " + problem);
+  }
+  return Status::ok();
+}
+
+// An infinite or NaN forecast would be written as "inf" or "nan", and fed
+// back as the fill value of the next empty cell. It comes from the model,
+// not from the input, so the run stops here.
+Status CsvForecast::check_forecast_finite(size_t line) const {
+  for (size_t i = 0; i < forecast_.size(); ++i) {
+    if (std::isfinite(forecast_[i])) continue;
+    const size_t r = i / channels_ + 1;
+    const size_t c = i % channels_;
+    std::string value;
+    append_float(value, forecast_[i]);
+    return Status(StatusCode::kInvalidModel,
+                  "line " + std::to_string(line) + ": the model's forecast is not finite (" +
+                      value + " at " +
+                      escape_for_message(forecaster_.info().channel_names[c]) + "@+" +
+                      std::to_string(r) + "); the model file may be corrupt");
   }
   return Status::ok();
 }

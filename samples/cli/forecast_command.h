@@ -38,9 +38,12 @@ struct ForecastOptions {
 };
 
 struct ForecastSummary {
-  size_t rows = 0;          // data rows read, forecast and written
+  size_t rows = 0;          // data rows read, forecast and passed to the output stream
   size_t filled_cells = 0;  // empty channel cells filled with a forecast or a mean
   std::optional<EvaluationSummary> evaluation;  // set when ForecastOptions::evaluate is
+  // The output stream failed on a write or on the final flush, so some of
+  // the `rows` may not have reached the output.
+  bool output_failed = false;
 };
 
 // The part of a model that the CSV loop uses. Session implements it through
@@ -84,12 +87,14 @@ class CsvForecast {
   Status read_header();
 
   // Writes the output header, then reads, steps and writes one row at a time
-  // until the end of the input. On an invalid row it stops with an error that
-  // names the line (1 = header), the column and the value; every row before
-  // it has been written and `out` is flushed.
+  // until the end of the input. On an invalid row, or a forecast with an
+  // infinite or NaN value (kInvalidModel), it stops with an error that names
+  // the line (1 = header); every row before it has been written and `out` is
+  // flushed. kIoError when `out` fails, with summary().output_failed set.
   Status run(std::ostream& out);
 
-  // Counts so far. After an error, `rows` is the number of rows written.
+  // Counts so far. After an error, `rows` is the number of rows passed to
+  // `out`, which all reached it unless summary().output_failed is set.
   const ForecastSummary& summary() const { return summary_; }
 
   // Output column names, valid after read_header().
@@ -98,6 +103,7 @@ class CsvForecast {
  private:
   Status run_rows(std::ostream& out);
   Status parse_row(size_t line);
+  Status check_forecast_finite(size_t line) const;
   void append_output_row();
 
   StreamForecaster& forecaster_;

@@ -11,7 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <new>
 #include <sstream>
+#include <stdexcept>
+#include <streambuf>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -351,8 +354,130 @@ TEST_CASE("message quoting escapes control characters") {
   CHECK(quote_for_message("tab\there") == "\"tab\\x09here\"");
   CHECK(quote_for_message("say \"hi\"") == "\"say \\\"hi\\\"\"");
   CHECK(quote_for_message("caf\xC3\xA9") == "\"caf\xC3\xA9\"");
+  CHECK(quote_for_message("a\\b") == "\"a\\\\b\"");
+  CHECK(quote_for_message("bad\xFF") == "\"bad\\xff\"");
   const std::string long_value(100, 'x');
-  CHECK(quote_for_message(long_value) == "\"" + std::string(64, 'x') + "\"...");
+  CHECK(quote_for_message(long_value) == "\"" + std::string(64, 'x') + "\"... (100 bytes)");
+}
+
+TEST_CASE("message escaping handles bytes and length") {
+  CHECK(escape_for_message("plain text") == "plain text");
+  CHECK(escape_for_message("say \"hi\"") == "say \"hi\"");
+  CHECK(escape_for_message("esc\x1b[31mred") == "esc\\x1b[31mred");
+  CHECK(escape_for_message("line\nbreak\r") == "line\\x0abreak\\x0d");
+  CHECK(escape_for_message("back\\slash") == "back\\\\slash");
+  CHECK(escape_for_message("del\x7f") == "del\\x7f");
+
+  // Valid UTF-8 is kept. Stray continuation bytes, truncated sequences,
+  // overlong forms and surrogates are escaped byte by byte.
+  CHECK(escape_for_message("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+        "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80");
+  CHECK(escape_for_message("\x80x") == "\\x80x");
+  CHECK(escape_for_message("\xC3") == "\\xc3");
+  CHECK(escape_for_message("\xC0\xAF") == "\\xc0\\xaf");
+  CHECK(escape_for_message("\xED\xA0\x80") == "\\xed\\xa0\\x80");
+  CHECK(escape_for_message("\xF5\x80\x80\x80") == "\\xf5\\x80\\x80\\x80");
+
+  // Long texts are cut, never inside a UTF-8 character.
+  const std::string long_text(10'000'000, 'y');
+  const std::string shown = escape_for_message(long_text);
+  CHECK(shown == std::string(200, 'y') + "... (10000000 bytes)");
+  CHECK(escape_for_message(std::string(200, 'y')) == std::string(200, 'y'));
+  CHECK(escape_for_message("ab\xC3\xA9", 3) == "ab... (4 bytes)");
+  CHECK(escape_for_message("ab\xC3\xA9", 4) == "ab\xC3\xA9");
+}
+
+TEST_CASE("terminal sanitizing keeps escaped text") {
+  const std::string escaped = quote_for_message(std::string("a\0b\\c", 5));
+  CHECK(sanitize_for_terminal(escaped, 4096) == escaped);
+  CHECK(sanitize_for_terminal("x\x1by\xFF", 4096) == "x\\x1by\\xff");
+  CHECK(sanitize_for_terminal(std::string(5000, 'z'), 4096) ==
+        std::string(4096, 'z') + "... (5000 bytes)");
+}
+
+TEST_CASE("count noun pluralizes") {
+  CHECK(count_noun(0, "step") == "0 steps");
+  CHECK(count_noun(1, "step") == "1 step");
+  CHECK(count_noun(2, "channel") == "2 channels");
+  CHECK(quote_path("a b/c.csv") == "'a b/c.csv'");
+  CHECK(quote_path("x\ny") == "'x\\x0ay'");
+}
+
+TEST_CASE("csv reader limits record length") {
+  // A record of exactly kMaxRecordBytes bytes, without its LF, is accepted.
+  std::string fits = "a,b\n";
+  fits += std::string(kMaxRecordBytes - 2, 'x') + ",1\n";
+  const auto records = read_all_records(fits);
+  REQUIRE(records.size() == 2);
+  CHECK(records[1][0].size() == kMaxRecordBytes - 2);
+
+  std::string too_long = "a,b\n1,2\n";
+  too_long += std::string(kMaxRecordBytes - 1, 'x') + ",1\n";
+  const Status status = first_record_error(too_long);
+  CHECK(status.code() == StatusCode::kInvalidArgument);
+  CHECK_MESSAGE(contains(status.message(), "line 3: record longer than 16777216 bytes"),
+                status.message());
+  CHECK_FALSE(contains(status.message(), "quote"));
+}
+
+TEST_CASE("csv reader limits records joined by quotes") {
+  // An unclosed quote joins every following line into one record.
+  std::string text = "a,b\n\"";
+  for (size_t i = 0; i < kMaxRecordBytes / 8 + 1; ++i) text += "1234567\n";
+  const Status status = first_record_error(text);
+  CHECK(status.code() == StatusCode::kInvalidArgument);
+  CHECK_MESSAGE(contains(status.message(), "line 2: record longer than"), status.message());
+  CHECK(contains(status.message(), "quoted field is still open"));
+}
+
+namespace {
+
+// A stream buffer whose reads fail with an exception after `good_bytes`.
+class ThrowingBuffer : public std::streambuf {
+ public:
+  ThrowingBuffer(std::string text, bool out_of_memory)
+      : text_(std::move(text)), out_of_memory_(out_of_memory) {
+    setg(text_.data(), text_.data(), text_.data() + text_.size());
+  }
+
+ protected:
+  int_type underflow() override {
+    if (out_of_memory_) throw std::bad_alloc();
+    throw std::runtime_error("device \x1b gone");
+  }
+
+ private:
+  std::string text_;
+  bool out_of_memory_;
+};
+
+}  // namespace
+
+TEST_CASE("csv reader says why reading failed") {
+  {
+    ThrowingBuffer buffer("a,b\n1,2\n3", true);
+    std::istream in(&buffer);
+    in.exceptions(std::ios::goodbit);
+    CsvReader reader(in);
+    std::vector<std::string> fields;
+    REQUIRE(reader.read_record(fields).value());
+    REQUIRE(reader.read_record(fields).value());
+    auto third = reader.read_record(fields);
+    REQUIRE_FALSE(third.is_ok());
+    CHECK(third.status().code() == StatusCode::kOutOfMemory);
+    CHECK(third.status().message() == "out of memory reading line 3");
+  }
+  {
+    ThrowingBuffer buffer("a,b\n", false);
+    std::istream in(&buffer);
+    CsvReader reader(in);
+    std::vector<std::string> fields;
+    REQUIRE(reader.read_record(fields).value());
+    auto second = reader.read_record(fields);
+    REQUIRE_FALSE(second.is_ok());
+    CHECK(second.status().code() == StatusCode::kIoError);
+    CHECK(second.status().message() == "reading line 2 failed: device \\x1b gone");
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -481,6 +606,141 @@ TEST_CASE("forecast keeps rows written before an error") {
   CHECK(forecast.summary().rows == 2);
   CHECK(buffer.flushes >= 1);
   CHECK(model.observations.size() == 2);
+}
+
+TEST_CASE("forecast header error is escaped and cut") {
+  LinearTrendForecaster model = make_two_channel_model();
+  const std::string huge_name(10'000'000, 'h');
+  const ForecastRun run = forecast_csv(model, "\x1b]0;x\x07," + huge_name + ",a\n1,2,3\n");
+  REQUIRE_FALSE(run.status.is_ok());
+  const std::string& message = run.status.message();
+  CHECK(message.size() < 1000);
+  CHECK(contains(message, "header found: \\x1b]0;x\\x07,hhh"));
+  CHECK(contains(message, "... (10000009 bytes)"));
+  CHECK(message.find('\x1b') == std::string::npos);
+  CHECK(run.output.empty());
+}
+
+TEST_CASE("forecast escapes model channel names") {
+  LinearTrendForecaster model({"a\x1b[2J", "b\xFF"}, {0.0, 0.0}, {1.0, 1.0}, 1, {0.0f, 0.0f});
+  const ForecastRun missing = forecast_csv(model, "time\nt0\n");
+  REQUIRE_FALSE(missing.status.is_ok());
+  CHECK_MESSAGE(contains(missing.status.message(), "a\\x1b[2J,b\\xff"), missing.status.message());
+  CHECK(missing.status.message().find('\x1b') == std::string::npos);
+
+  const ForecastRun bad_cell = forecast_csv(model, "a\x1b[2J,b\xFF\nx,1\n");
+  REQUIRE_FALSE(bad_cell.status.is_ok());
+  CHECK_MESSAGE(contains(bad_cell.status.message(), "column \"a\\x1b[2J\""),
+                bad_cell.status.message());
+
+  model.mutable_info().input_kind = "tok\x1b" "ens";
+  const ForecastRun unsupported = forecast_csv(model, "a\x1b[2J,b\xFF\n1,1\n");
+  REQUIRE_FALSE(unsupported.status.is_ok());
+  CHECK(contains(unsupported.status.message(), "\"tok\\x1bens\""));
+}
+
+namespace {
+
+// Passes observations through LinearTrendForecaster, then replaces one value
+// of the forecast after `good_rows` rows with `bad_value`.
+class BrokenForecaster final : public StreamForecaster {
+ public:
+  BrokenForecaster(size_t good_rows, size_t bad_index, float bad_value)
+      : inner_(make_two_channel_model()),
+        good_rows_(good_rows),
+        bad_index_(bad_index),
+        bad_value_(bad_value) {}
+  const ModelInfo& info() const override { return inner_.info(); }
+  Status step(std::span<const float> observation, std::span<float> forecast) override {
+    IMB_RETURN_IF_ERROR(inner_.step(observation, forecast));
+    if (rows_++ >= good_rows_) forecast[bad_index_] = bad_value_;
+    return Status::ok();
+  }
+
+ private:
+  LinearTrendForecaster inner_;
+  size_t good_rows_;
+  size_t bad_index_;
+  float bad_value_;
+  size_t rows_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("forecast stops on a non-finite forecast") {
+  // Index 3 of the H x C = 3 x 2 forecast is channel b at step 2.
+  BrokenForecaster model(2, 3, std::numeric_limits<float>::infinity());
+  const ForecastRun run = forecast_csv(model, "time,a,b\nt0,1,2\nt1,,4\nt2,5,6\nt3,7,8\n");
+  REQUIRE_FALSE(run.status.is_ok());
+  CHECK(run.status.code() == StatusCode::kInvalidModel);
+  CHECK(run.status.message() ==
+        "line 4: the model's forecast is not finite (inf at b@+2); the model file may be corrupt");
+  const auto lines = split_lines(run.output);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[2].starts_with("t1,"));
+  CHECK(run.summary.rows == 2);
+
+  BrokenForecaster nan_model(0, 0, std::numeric_limits<float>::quiet_NaN());
+  const ForecastRun nan_run = forecast_csv(nan_model, "time,a,b\nt0,1,2\n");
+  REQUIRE_FALSE(nan_run.status.is_ok());
+  CHECK(contains(nan_run.status.message(), "line 2: the model's forecast is not finite (nan at a@+1)"));
+}
+
+namespace {
+
+// A stream buffer that accepts `capacity` bytes and then fails every write,
+// like a full disk.
+class FullBuffer : public std::streambuf {
+ public:
+  explicit FullBuffer(size_t capacity) : capacity_(capacity) {}
+  std::string written;
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (c == traits_type::eof()) return traits_type::not_eof(c);
+    if (written.size() >= capacity_) return traits_type::eof();
+    written.push_back(static_cast<char>(c));
+    return c;
+  }
+  std::streamsize xsputn(const char* data, std::streamsize size) override {
+    const size_t room = capacity_ - std::min(capacity_, written.size());
+    const size_t accepted = std::min(room, static_cast<size_t>(size));
+    written.append(data, accepted);
+    return static_cast<std::streamsize>(accepted);
+  }
+
+ private:
+  size_t capacity_;
+};
+
+}  // namespace
+
+TEST_CASE("forecast reports a failed output") {
+  LinearTrendForecaster model = make_two_channel_model();
+  std::istringstream in("time,a,b\nt0,1,2\nt1,3,4\n");
+  FullBuffer buffer(20);
+  std::ostream out(&buffer);
+  CsvForecast forecast(model, in, {});
+  REQUIRE(forecast.read_header().is_ok());
+  const Status status = forecast.run(out);
+  REQUIRE_FALSE(status.is_ok());
+  CHECK(status.code() == StatusCode::kIoError);
+  CHECK_MESSAGE(contains(status.message(), "writing the output failed"), status.message());
+  CHECK(contains(status.message(), "after 0 rows were produced"));
+  CHECK(forecast.summary().output_failed);
+  CHECK(forecast.summary().rows == 0);
+
+  LinearTrendForecaster good_model = make_two_channel_model();
+  const ForecastRun good = forecast_csv(good_model, "time,a,b\nt0,1,2\n");
+  REQUIRE(good.status.is_ok());
+  CHECK_FALSE(good.summary.output_failed);
+}
+
+TEST_CASE("forecast pluralizes field counts") {
+  LinearTrendForecaster model({"a"}, {0.0}, {1.0}, 1, {0.0f});
+  const ForecastRun run = forecast_csv(model, "a,b\n\"x\"\n");
+  REQUIRE_FALSE(run.status.is_ok());
+  CHECK_MESSAGE(contains(run.status.message(), "line 2: 1 field, expected 2"), run.status.message());
 }
 
 TEST_CASE("forecast rejects a row with the wrong field count") {
@@ -681,6 +941,23 @@ TEST_CASE("evaluation report without windows says why") {
   CHECK(contains(out.str(), "at least 3 data rows"));
 }
 
+TEST_CASE("evaluation report does not wrap a huge first origin") {
+  const size_t max_rows = std::numeric_limits<size_t>::max();
+  for (const size_t first_origin : {max_rows, max_rows - 2, max_rows - 3}) {
+    CAPTURE(first_origin);
+    ForecastEvaluator evaluator(2, {2.0, 0.5}, first_origin);
+    add_hand_computed_rows(evaluator, 1);
+    std::ostringstream out;
+    write_evaluation_report(evaluator.summary(), std::vector<std::string>{"a", "b"}, out);
+    CHECK(contains(out.str(), "1 data row,"));
+    if (first_origin == max_rows - 3) {
+      CHECK(contains(out.str(), "at least 18446744073709551615 data rows"));
+    } else {
+      CHECK(contains(out.str(), "more than 18446744073709551615 data rows"));
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Reports
 
@@ -729,6 +1006,24 @@ TEST_CASE("model info report lists channels") {
   CHECK(found_ot);
 }
 
+TEST_CASE("model info report escapes file strings") {
+  ModelInfo info;
+  info.spec_version = "v\x1b[2J";
+  info.producer = "p\xFF\n";
+  info.channels = 1;
+  info.channel_names = {"c\rh"};
+  info.mean = {1.0};
+  info.std = {2.0};
+  std::ostringstream out;
+  write_model_info(info, out);
+  const std::string report = out.str();
+  CHECK(contains(report, "v\\x1b[2J"));
+  CHECK(contains(report, "p\\xff\\x0a"));
+  CHECK(contains(report, "c\\x0dh"));
+  CHECK(report.find('\x1b') == std::string::npos);
+  CHECK(report.find('\r') == std::string::npos);
+}
+
 TEST_CASE("convert report gives sizes and counts") {
   infomamba::convert::ConvertReport report;
   report.parameter_count = 1000;
@@ -739,7 +1034,7 @@ TEST_CASE("convert report gives sizes and counts") {
   std::ostringstream out;
   write_convert_report(report, "model.imb", out);
   const std::string text = out.str();
-  CHECK(contains(text, "wrote model.imb"));
+  CHECK(contains(text, "wrote 'model.imb'"));
   CHECK(contains(text, "5000 bytes (4.9 KiB)"));
   CHECK(contains(text, "2048 bytes (2.0 KiB)"));
   CHECK(contains(text, "tensors:           12"));
@@ -909,9 +1204,12 @@ std::string shell_quote(const std::string& text) {
 }
 
 // Runs the infomamba binary with `arguments` (already shell-quoted where
-// needed) and collects its exit code, stdout and stderr.
+// needed) and collects its exit code, stdout and stderr. Stdin is
+// `stdin_text`, or the file `stdin_file` when given; stdout goes to the file
+// `stdout_file` instead of being collected when given.
 CommandResult run_cli(const TempFolder& folder, const std::string& arguments,
-                      const std::string& stdin_text = "") {
+                      const std::string& stdin_text = "", const std::string& stdin_file = "",
+                      const std::string& stdout_file = "") {
   const fs::path out_path = folder.path() / "cli.stdout";
   const fs::path err_path = folder.path() / "cli.stderr";
   const fs::path in_path = folder.path() / "cli.stdin";
@@ -919,14 +1217,15 @@ CommandResult run_cli(const TempFolder& folder, const std::string& arguments,
     std::ofstream in_file(in_path, std::ios::binary);
     in_file << stdin_text;
   }
-  const std::string command = shell_quote(IMB_CLI_BINARY) + " " + arguments + " <" +
-                              shell_quote(in_path.string()) + " >" +
-                              shell_quote(out_path.string()) + " 2>" +
-                              shell_quote(err_path.string());
+  const std::string command =
+      shell_quote(IMB_CLI_BINARY) + " " + arguments + " <" +
+      shell_quote(stdin_file.empty() ? in_path.string() : stdin_file) + " >" +
+      shell_quote(stdout_file.empty() ? out_path.string() : stdout_file) + " 2>" +
+      shell_quote(err_path.string());
   const int status = std::system(command.c_str());
   CommandResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_text_file(out_path);
+  result.out = stdout_file.empty() ? read_text_file(out_path) : std::string();
   result.err = read_text_file(err_path);
   return result;
 }
@@ -1004,6 +1303,138 @@ TEST_CASE("cli binary runs convert inspect and forecast on fixtures") {
     CHECK(contains(missing.err, "none.csv"));
     CHECK(contains(missing.err, "No such file"));
   }
+}
+
+TEST_CASE("cli binary guards files and stdout") {
+  const auto checkpoints = fixture_checkpoints();
+  if (checkpoints.empty()) {
+    MESSAGE("skipped: no fixture checkpoint under " IMB_FIXTURE_DIR);
+    return;
+  }
+  TempFolder folder;
+  const fs::path model_path = folder.path() / "model.imb";
+  const std::string model = shell_quote(model_path.string());
+  const CommandResult converted =
+      run_cli(folder, "convert " + shell_quote(checkpoints.front().string()) + " -o " + model);
+  REQUIRE_MESSAGE(converted.exit_code == 0, converted.err);
+  auto loaded = infomamba::Model::load(model_path.string());
+  REQUIRE(loaded.is_ok());
+  const ModelInfo& info = loaded.value()->info();
+  if (info.output_kind != "forecast") return;
+  const std::string model_bytes = read_text_file(model_path);
+
+  const fs::path csv_path = folder.path() / "input.csv";
+  const std::string csv = make_channel_csv(info, 15);
+  std::ofstream(csv_path, std::ios::binary) << csv;
+  const std::string input = shell_quote(csv_path.string());
+
+  // The output may be neither the model nor the input, under any name.
+  const CommandResult over_model = run_cli(folder, "forecast " + model + " -i " + input + " -o " + model);
+  CHECK(over_model.exit_code == 1);
+  CHECK_MESSAGE(contains(over_model.err, "is the model file"), over_model.err);
+  CHECK(read_text_file(model_path) == model_bytes);
+  const fs::path model_link = folder.path() / "link.imb";
+  fs::create_symlink(model_path, model_link);
+  const CommandResult over_link = run_cli(
+      folder, "forecast " + model + " -i " + input + " -o " + shell_quote(model_link.string()));
+  CHECK(over_link.exit_code == 1);
+  CHECK(read_text_file(model_path) == model_bytes);
+
+  const CommandResult over_input = run_cli(folder, "forecast " + model + " -i " + input + " -o " + input);
+  CHECK(over_input.exit_code == 1);
+  CHECK_MESSAGE(contains(over_input.err, "is the input"), over_input.err);
+  CHECK(read_text_file(csv_path) == csv);
+  const CommandResult over_stdin =
+      run_cli(folder, "forecast " + model + " -i - -o " + input, "", csv_path.string());
+  CHECK(over_stdin.exit_code == 1);
+  CHECK_MESSAGE(contains(over_stdin.err, "is the input stdin"), over_stdin.err);
+  CHECK(read_text_file(csv_path) == csv);
+
+  // Failed writes to stdout or to the output file are errors.
+  const CommandResult inspect_full = run_cli(folder, "inspect " + model, "", "", "/dev/full");
+  CHECK(inspect_full.exit_code == 1);
+  CHECK_MESSAGE(contains(inspect_full.err, "error: writing standard output failed"), inspect_full.err);
+  const CommandResult convert_full = run_cli(
+      folder, "convert " + shell_quote(checkpoints.front().string()) + " -o " +
+                  shell_quote((folder.path() / "again.imb").string()),
+              "", "", "/dev/full");
+  CHECK(convert_full.exit_code == 1);
+  CHECK(contains(convert_full.err, "error: writing standard output failed"));
+  const CommandResult forecast_full =
+      run_cli(folder, "forecast " + model + " -i " + input + " -o /dev/full");
+  CHECK(forecast_full.exit_code == 1);
+  CHECK_MESSAGE(contains(forecast_full.err,
+                         "writing output file '/dev/full' failed after 15 forecast rows were "
+                         "produced"),
+                forecast_full.err);
+  CHECK_FALSE(contains(forecast_full.err, "rows written"));
+
+  // Row indices that leave no window to score are rejected without wrapping.
+  const std::string forecast = "forecast " + model + " -i " + input + " --evaluate-from ";
+  const CommandResult largest = run_cli(folder, forecast + "18446744073709551615");
+  CHECK(largest.exit_code == 1);
+  CHECK_MESSAGE(contains(largest.err, "leaves no window to score"), largest.err);
+  const CommandResult too_large = run_cli(folder, forecast + "18446744073709551616");
+  CHECK(too_large.exit_code == 2);
+  CHECK(contains(too_large.err, "is too large"));
+  const CommandResult late = run_cli(folder, forecast + "100");
+  CHECK(late.exit_code == 0);
+  CHECK_MESSAGE(contains(late.err, "scoring needs at least " + std::to_string(100 + info.horizon + 1)),
+                late.err);
+  CHECK(contains(late.err, "each " + count_noun(info.horizon, "step") + " x " +
+                               count_noun(info.channels, "channel")));
+}
+
+TEST_CASE("cli binary prints library warnings once") {
+  const auto checkpoints = fixture_checkpoints();
+  if (checkpoints.empty()) {
+    MESSAGE("skipped: no fixture checkpoint under " IMB_FIXTURE_DIR);
+    return;
+  }
+  TempFolder folder;
+  const fs::path checkpoint = folder.path() / "checkpoint";
+  fs::copy(checkpoints.front(), checkpoint);
+  std::string config = read_text_file(checkpoint / "config.json");
+  const size_t brace = config.find('{');
+  REQUIRE(brace != std::string::npos);
+  config.insert(brace + 1, "\"no_such_key\": 1, ");
+  std::ofstream(checkpoint / "config.json", std::ios::binary | std::ios::trunc) << config;
+
+  const CommandResult converted =
+      run_cli(folder, "convert " + shell_quote(checkpoint.string()) + " -o " +
+                          shell_quote((folder.path() / "model.imb").string()));
+  REQUIRE_MESSAGE(converted.exit_code == 0, converted.err);
+  const size_t first = converted.err.find("no_such_key");
+  REQUIRE_MESSAGE(first != std::string::npos, converted.err);
+  CHECK_MESSAGE(converted.err.find("no_such_key", first + 1) == std::string::npos, converted.err);
+  CHECK(converted.err.starts_with("warning: "));
+}
+
+TEST_CASE("cli binary names unknown commands and empty paths") {
+  TempFolder folder;
+  const CommandResult unknown = run_cli(folder, "frobnicate");
+  CHECK(unknown.exit_code == 2);
+  CHECK_MESSAGE(contains(unknown.err, "unknown subcommand 'frobnicate'"), unknown.err);
+  const CommandResult bogus = run_cli(folder, "--bogus");
+  CHECK(bogus.exit_code == 2);
+  CHECK_MESSAGE(contains(bogus.err, "unknown option '--bogus'"), bogus.err);
+  const CommandResult none = run_cli(folder, "");
+  CHECK(none.exit_code == 2);
+  CHECK(contains(none.err, "a subcommand is required"));
+  const CommandResult help = run_cli(folder, "help forecast");
+  CHECK(help.exit_code == 0);
+  CHECK(contains(help.out, "--evaluate-from"));
+  CHECK(contains(help.out, "16 MiB"));
+
+  for (const std::string& arguments :
+       {std::string("convert x -o ''"), std::string("forecast m.imb -i x.csv -o ''"),
+        std::string("forecast m.imb -i ''"), std::string("inspect ''")}) {
+    CAPTURE(arguments);
+    const CommandResult empty = run_cli(folder, arguments);
+    CHECK(empty.exit_code == 2);
+    CHECK_MESSAGE(contains(empty.err, " is empty; give "), empty.err);
+  }
+  CHECK(contains(run_cli(folder, "convert x -o ''").err, "error: --output is empty; give a file path"));
 }
 
 TEST_CASE("cli binary reports usage errors with exit code 2") {
