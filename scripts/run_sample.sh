@@ -24,6 +24,15 @@ echo "   scored: forecasts made from data row 1827 on (targets in the held-out l
 "$cli" forecast "$out_dir/co2.imb" --input "$repo_dir/samples/co2/co2_weekly.csv" \
   --output "$out_dir/co2_forecast.csv" --evaluate-from 1827
 
+# The naive baseline on the same 405 windows, from the PyTorch evaluation.
+eval_json="$repo_dir/samples/co2/checkpoint/eval.json"
+naive_value() {
+  sed -n '/"repeat_last"/,/}/p' "$eval_json" | grep "\"$1\"" | sed 's/.*: *\([0-9.eE+-]*\).*/\1/'
+}
 echo
-echo "== the last 3 rows of $build_dir/sample/co2_forecast.csv (date and the first 8 forecast steps)"
-tail -n 3 "$out_dir/co2_forecast.csv" | cut -d, -f1-9
+printf '== for comparison, repeating the last observed value: MSE (std) %.4f, MAE (std) %.4f\n' \
+  "$(naive_value mse)" "$(naive_value mae)"
+
+echo
+echo "== the last 3 rows of $build_dir/sample/co2_forecast.csv (date and the first 8 of 52 forecast steps, ppm)"
+{ head -n 1 "$out_dir/co2_forecast.csv"; tail -n 3 "$out_dir/co2_forecast.csv"; } | cut -d, -f1-9
