@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Sets up everything, then runs the main job on the shipped sample: convert the
-# trained co2 checkpoint, stream the weekly co2 series through it one row at a
-# time, show the last forecasts and the accuracy of the forecasts made in the
-# held-out test part of the series.
+# Sets up everything, then runs the main job on the shipped sample. It converts
+# the trained co2 checkpoint and streams the weekly co2 series through it one
+# row at a time. Then it shows the accuracy of the forecasts made in the
+# held-out test part of the series, and the last forecasts.
 set -euo pipefail
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${BUILD_DIR:-build}"

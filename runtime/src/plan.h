@@ -22,7 +22,7 @@ using format::OpType;
 inline constexpr size_t kMaxOperands = 10;
 inline constexpr size_t kMaxStates = 2;
 
-// Where a graph tensor lives at run time.
+// Run-time location of a graph tensor.
 struct TensorSlot {
   bool is_constant = false;
   const float* data = nullptr;  // constants: the weights (mmap or plan-owned)
@@ -81,9 +81,10 @@ class ExecutionPlan {
   // A hash of the state names and sizes, stored in session snapshots.
   uint64_t state_fingerprint() const { return state_fingerprint_; }
 
-  // Runs every node over `rows` steps. arena holds activation_floats_per_step()
-  // * max_rows floats, state state_floats(), scratch scratch_floats_per_step()
-  // * max_rows. The input rows must already be in the input tensor's slot.
+  // Runs every node over `rows` steps. The arena has activation_floats_per_step()
+  // * max_rows floats, state has state_floats(), scratch has
+  // scratch_floats_per_step() * max_rows. The input rows must already be in the
+  // input tensor's slot.
   void execute(const kernels::KernelTable& kernel_table, size_t rows, size_t max_rows, float* arena, float* state,
                float* scratch) const;
 

@@ -1,6 +1,6 @@
 // Runtime against the PyTorch reference, and session behaviour.
 //
-// Each fixture folder holds a random-weight checkpoint (config.json,
+// Each fixture folder contains a random-weight checkpoint (config.json,
 // model.safetensors) and reference.safetensors with `inputs` [T, C] and the
 // float64 reference `forecasts` [T, H*C] after every step from a zero state.
 #include <doctest/doctest.h>
