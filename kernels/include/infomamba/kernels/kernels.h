@@ -40,9 +40,9 @@ void softmax(float* x, size_t n);
 void add(const float* a, const float* b, size_t n, float* out);
 
 // One step of a depthwise causal convolution.
-// window [K-1, channels] holds the previous K-1 inputs, oldest row first; on
-// return it holds the newest K-1 inputs, x included. weight [channels, K], where
-// tap K-1 multiplies x. y = taps + bias, then SiLU when apply_silu is set.
+// window [K-1, channels] contains the previous K-1 inputs, oldest row first. On
+// return it contains the newest K-1 inputs, x included. weight [channels, K],
+// where tap K-1 multiplies x. y = taps + bias, then SiLU when apply_silu is set.
 void causal_conv1d_step(const float* x, float* window, const float* weight, const float* bias,
                         size_t channels, size_t K, bool apply_silu, float* y);
 
@@ -62,9 +62,9 @@ void selective_scan_step(const float* x, const float* dt_raw, const float* dt_ex
 //   mass[j]      = retention[j] * mass[j] + a[j]
 //   M[j, :]      = memory[j, :] / (mass[j] + eps), then M = M + mix * M
 //   readout      = M^T q
-// write_logits, read_logits, retention [k] (sigmoid already applied); value,
-// readout [Dc]; mix [k, k]; memory [k, Dc] and mass [k] are read and updated;
-// scratch has concept_scratch_floats(k, Dc) floats.
+// Shapes: write_logits, read_logits and retention [k], with the sigmoid already
+// applied to retention. value and readout [Dc], mix [k, k]. memory [k, Dc] and
+// mass [k] are read and updated. scratch has concept_scratch_floats(k, Dc) floats.
 void concept_memory_step(const float* write_logits, const float* value,
                          const float* read_logits, const float* retention, const float* mix,
                          size_t k, size_t Dc, float eps, float* memory, float* mass,
