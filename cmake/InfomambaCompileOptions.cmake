@@ -4,7 +4,8 @@
 # optional sanitizer and -Werror settings to one target.
 
 if(INFOMAMBA_SANITIZE)
-  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer)
+  # -fno-sanitize-recover makes an undefined-behaviour report fail the test.
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
 

@@ -108,6 +108,8 @@ bool is_same_file(const std::string& output, const std::string& input) {
 // Rejects an output path that would replace one of the checkpoint's own files.
 Status check_output_path(const std::string& output_path, const CheckpointPaths& paths) {
   if (output_path.empty()) return Status(StatusCode::kInvalidArgument, "output path is empty");
+  // Rejects a FIFO, device or folder at the output path before any work is done.
+  IMB_RETURN_IF_ERROR(format::resolve_output_path(output_path).status());
   if (is_same_file(output_path, paths.weights)) {
     return Status(StatusCode::kInvalidArgument,
                   "output '" + output_path + "' is the checkpoint's own weights file; choose another path");

@@ -63,6 +63,7 @@ bool is_known_dtype(const std::string& dtype) {
 
 std::vector<float> convert_to_float(const std::string& dtype, const std::byte* data, uint64_t count) {
   std::vector<float> values(count);
+  if (count == 0) return values;  // data() may be null, and memcpy must not see it
   if (dtype == "F32") {
     std::memcpy(values.data(), data, count * sizeof(float));
   } else if (dtype == "F64") {

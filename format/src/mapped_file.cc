@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <utility>
 
@@ -91,6 +92,41 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+Result<std::string> resolve_output_path(const std::string& path) {
+  if (path.empty()) return Status(StatusCode::kInvalidArgument, "output path is empty");
+  struct stat link_info {};
+  if (::lstat(path.c_str(), &link_info) != 0) {
+    if (errno == ENOENT) return path;
+    return Status(StatusCode::kIoError, "cannot inspect output '" + path + "': " + std::strerror(errno));
+  }
+
+  // Write through a symbolic link to its target, as a shell redirection would,
+  // instead of replacing the link.
+  std::string target = path;
+  if (S_ISLNK(link_info.st_mode)) {
+    std::error_code error;
+    const std::filesystem::path resolved = std::filesystem::weakly_canonical(path, error);
+    if (error) {
+      return Status(StatusCode::kIoError,
+                    "cannot resolve the link '" + path + "': " + error.message());
+    }
+    target = resolved.string();
+  }
+
+  // A rename over a FIFO, a device or a folder would replace it, so only a
+  // regular file (or nothing) may sit at the output path.
+  struct stat info {};
+  if (::stat(target.c_str(), &info) != 0) {
+    if (errno == ENOENT) return target;
+    return Status(StatusCode::kIoError, "cannot inspect output '" + target + "': " + std::strerror(errno));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return Status(StatusCode::kInvalidArgument, "output '" + path + "' exists and is not a regular file (it is " +
+                                                    file_type_name(info.st_mode) + "); choose a file path");
+  }
+  return target;
 }
 
 }  // namespace infomamba::format

@@ -259,10 +259,10 @@ Result<std::vector<std::byte>> serialize_model(const Model& model) {
   return bytes;
 }
 
-Status write_model_file(const Model& model, const std::string& path) {
+Status write_model_file(const Model& model, const std::string& requested_path) {
   // An empty path would name the temporary file ".tmp.XXXXXX" in the working
   // folder and fail only at the rename.
-  if (path.empty()) return Status(StatusCode::kInvalidArgument, "output path is empty");
+  IMB_ASSIGN_OR_RETURN(const std::string path, resolve_output_path(requested_path));
   IMB_ASSIGN_OR_RETURN(FileLayout layout, lay_out(model));
 
   std::string temp_path = path + ".tmp.XXXXXX";

@@ -445,6 +445,42 @@ TEST_CASE("write replaces an existing file atomically") {
   }
 }
 
+TEST_CASE("write keeps special files and follows links") {
+  TempDir dir;
+  auto small = make_small_model();
+
+  SUBCASE("a FIFO at the output path is rejected and stays a FIFO") {
+    const std::string fifo = dir.file("out.fifo");
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    const auto status = fmt::write_model_file(small->model, fifo);
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK(contains(status.message(), "is not a regular file (it is a FIFO)"));
+    struct stat info {};
+    REQUIRE(::lstat(fifo.c_str(), &info) == 0);
+    CHECK(S_ISFIFO(info.st_mode));
+    CHECK(dir.list() == std::vector<std::string>{"out.fifo"});
+  }
+
+  SUBCASE("a folder at the output path is rejected") {
+    const std::string folder = dir.path();
+    const auto status = fmt::write_model_file(small->model, folder);
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK(contains(status.message(), "(it is a folder)"));
+  }
+
+  SUBCASE("a symbolic link is written through to its target") {
+    const std::string target = dir.file("target.imb");
+    const std::string link = dir.file("link.imb");
+    write_file(target, std::vector<std::byte>(10, std::byte{1}));
+    REQUIRE(::symlink(target.c_str(), link.c_str()) == 0);
+    REQUIRE(fmt::write_model_file(small->model, link).is_ok());
+    struct stat info {};
+    REQUIRE(::lstat(link.c_str(), &info) == 0);
+    CHECK(S_ISLNK(info.st_mode));
+    CHECK(read_file(target) == fmt::serialize_model(small->model).value());
+  }
+}
+
 TEST_CASE("mapped file errors") {
   TempDir dir;
 

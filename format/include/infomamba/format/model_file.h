@@ -158,6 +158,12 @@ Status write_model_file(const Model& model, const std::string& path);
 // without blocking: a FIFO with no writer does not make this call wait.
 Result<int> open_regular_file(const std::string& path, uint64_t* size_bytes);
 
+// Checks where a new file may be written: nothing, or a regular file, may sit at
+// `path`. Returns the path to write, which is the target when `path` is a
+// symbolic link. A FIFO, device or folder is rejected, because writing a
+// temporary file and renaming it over `path` would replace it.
+Result<std::string> resolve_output_path(const std::string& path);
+
 // A read-only memory mapping of a whole regular file, opened with
 // open_regular_file. Move-only.
 class MappedFile {
