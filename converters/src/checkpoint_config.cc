@@ -183,9 +183,11 @@ Status parse_input(const Json& input, CheckpointConfig* config) {
   const auto kind = input.find("kind");
   if (kind == input.end()) return missing("input.kind");
   if (*kind == "tokens") {
-    return Status(StatusCode::kUnsupported,
-                  "config input.kind: \"tokens\" is not supported yet, expected \"continuous\" "
-                  "(this converter writes forecasting models only)");
+    config->input_kind = "tokens";
+    record_unknown_keys(input, {"kind", "vocab_size"}, "input", &config->warnings);
+    const auto vocab_size = input.find("vocab_size");
+    if (vocab_size == input.end()) return missing("input.vocab_size");
+    return parse_count(*vocab_size, "input.vocab_size", 1, &config->vocab_size);
   }
   if (*kind != "continuous") {
     return invalid("config input.kind: " + kind->dump() + ", expected \"continuous\" or \"tokens\"");
@@ -216,9 +218,16 @@ Status parse_output(const Json& output, CheckpointConfig* config) {
   const auto kind = output.find("kind");
   if (kind == output.end()) return missing("output.kind");
   if (*kind == "logits") {
-    return Status(StatusCode::kUnsupported,
-                  "config output.kind: \"logits\" is not supported yet, expected \"forecast\" "
-                  "(this converter writes forecasting models only)");
+    if (config->input_kind != "tokens") {
+      return invalid("config output.kind: \"logits\" needs input.kind \"tokens\", found \"" +
+                     config->input_kind + "\"");
+    }
+    config->output_kind = "logits";
+    record_unknown_keys(output, {"kind"}, "output", &config->warnings);
+    return Status::ok();
+  }
+  if (config->input_kind == "tokens") {
+    return invalid("config output.kind: " + kind->dump() + ", expected \"logits\" for input.kind \"tokens\"");
   }
   if (*kind != "forecast") {
     return invalid("config output.kind: " + kind->dump() + ", expected \"forecast\" or \"logits\"");
@@ -300,7 +309,7 @@ Status parse_dimensions(const Json& root, CheckpointConfig* config) {
 std::set<std::string> known_top_level_keys() {
   std::set<std::string> known = {"architecture", "d_model", "n_layers", "d_state",     "d_conv", "expand",
                                  "dt_rank",      "n_concepts", "d_concept", "norm_eps", "concept_eps",
-                                 "input",        "output"};
+                                 "input",        "output",   "vocab_size"};
   for (const KeyAliases& entry : top_level_aliases()) {
     for (const char* alias : entry.aliases) known.insert(alias);
   }
@@ -338,10 +347,14 @@ Result<CheckpointConfig> parse_checkpoint_config(const std::string& json_text) {
 
   const auto input = root.find("input");
   if (input == root.end()) {
-    if (looks_like_hugging_face(root)) {
-      return Status(StatusCode::kUnsupported,
-                    "config input: missing key; this looks like a Hugging Face Mamba language-model config, "
-                    "and token models are not supported yet (expected an \"input\" object of kind \"continuous\")");
+    // A Hugging Face Mamba config describes a language model by its top-level
+    // vocab_size: token input, logits output.
+    const auto vocab_size = root.find("vocab_size");
+    if (looks_like_hugging_face(root) && vocab_size != root.end()) {
+      config.input_kind = "tokens";
+      config.output_kind = "logits";
+      IMB_RETURN_IF_ERROR(parse_count(*vocab_size, "vocab_size", 1, &config.vocab_size));
+      return config;
     }
     return missing("input");
   }

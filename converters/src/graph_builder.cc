@@ -28,15 +28,21 @@ struct ExpectedTensor {
 };
 
 // Lists every parameter the configuration requires, with its shape.
-std::vector<ExpectedTensor> expected_tensors(const CheckpointConfig& config) {
+// A token model without lm_head.weight uses the embedding table as its output
+// projection (tied weights).
+std::vector<ExpectedTensor> expected_tensors(const CheckpointConfig& config, bool has_lm_head) {
   const uint64_t D = config.d_model, Di = config.d_inner, N = config.d_state, K = config.d_conv;
   const uint64_t R = config.dt_rank, k = config.n_concepts, Dc = config.d_concept;
-  const uint64_t C = config.channels, H = config.horizon;
+  const uint64_t C = config.channels, H = config.horizon, V = config.vocab_size;
+  const bool tokens = config.input_kind == "tokens";
 
-  std::vector<ExpectedTensor> expected = {
-      {"embed.weight", {D, C}},
-      {"embed.bias", {D}},
-  };
+  std::vector<ExpectedTensor> expected;
+  if (tokens) {
+    expected.push_back({"embed.weight", {V, D}});
+  } else {
+    expected.push_back({"embed.weight", {D, C}});
+    expected.push_back({"embed.bias", {D}});
+  }
   for (size_t i = 0; i < config.n_layers; ++i) {
     const std::string p = "layers." + std::to_string(i) + ".";
     const std::vector<ExpectedTensor> block = {
@@ -71,8 +77,12 @@ std::vector<ExpectedTensor> expected_tensors(const CheckpointConfig& config) {
     expected.insert(expected.end(), concept_stream.begin(), concept_stream.end());
   }
   expected.push_back({"norm_f.weight", {D}});
-  expected.push_back({"head.weight", {H * C, D}});
-  expected.push_back({"head.bias", {H * C}});
+  if (tokens) {
+    if (has_lm_head) expected.push_back({"lm_head.weight", {V, D}});
+  } else {
+    expected.push_back({"head.weight", {H * C, D}});
+    expected.push_back({"head.bias", {H * C}});
+  }
   return expected;
 }
 
@@ -108,7 +118,7 @@ std::string join_problems(const std::vector<std::string>& problems) {
 // Checks names and shapes: every expected tensor present with its shape, nothing
 // left over, and every value finite.
 Status check_tensors(const CheckpointConfig& config, const std::map<std::string, CheckpointTensor>& tensors) {
-  const std::vector<ExpectedTensor> expected = expected_tensors(config);
+  const std::vector<ExpectedTensor> expected = expected_tensors(config, tensors.count("lm_head.weight") > 0);
   std::vector<std::string> problems;
   std::set<std::string> expected_names;
   for (const ExpectedTensor& entry : expected) {
@@ -329,11 +339,67 @@ int32_t add_block(GraphWriter& graph, const CheckpointConfig& config, size_t lay
 
 }  // namespace
 
+// Builds the graph of a token model: an embedding lookup in, logits out.
+static Result<BuiltModel> build_token_model(const CheckpointConfig& config,
+                                            std::map<std::string, CheckpointTensor> tensors) {
+  IMB_RETURN_IF_ERROR(strip_backbone_prefix(&tensors));
+  // Public Mamba checkpoints name the table "embeddings.weight".
+  if (auto node = tensors.extract("embeddings.weight"); !node.empty()) {
+    if (tensors.count("embed.weight") > 0) {
+      return invalid("tensor embed.weight: present both as embed.weight and embeddings.weight");
+    }
+    node.key() = "embed.weight";
+    tensors.insert(std::move(node));
+  }
+  const bool has_lm_head = tensors.count("lm_head.weight") > 0;
+  IMB_RETURN_IF_ERROR(check_tensors(config, tensors));
+
+  const uint64_t D = config.d_model, V = config.vocab_size;
+  BuiltModel built;
+  GraphWriter graph(&built, &tensors);
+
+  const int32_t token = graph.activation("token", {1});
+  const int32_t table = graph.weight("embed.weight");
+  int32_t h = graph.activation("embed.out", {D});
+  graph.node("embed", OpType::kEmbedding, {token, table}, {h});
+
+  for (size_t layer = 0; layer < config.n_layers; ++layer) h = add_block(graph, config, layer, h);
+
+  const int32_t final_norm = graph.activation("final", {D});
+  graph.node("norm_f", OpType::kRMSNorm, {h, graph.weight("norm_f.weight")}, {final_norm}, {},
+             {float_attribute("eps", config.norm_eps)});
+  const int32_t projection = has_lm_head ? graph.weight("lm_head.weight") : table;
+  const int32_t logits = graph.activation("logits", {V});
+  graph.node("lm_head", OpType::kLinear, {final_norm, projection, -1}, {logits});
+
+  format::Model& model = built.model;
+  model.inputs = {static_cast<uint32_t>(token)};
+  model.outputs = {static_cast<uint32_t>(logits)};
+  format::Metadata& metadata = model.metadata;
+  metadata.spec_version = "infomamba-1";
+  metadata.architecture = config.architecture;
+  metadata.producer = "infomamba convert 0.1";
+  metadata.input_kind = format::InputKind::kTokens;
+  metadata.output_kind = format::OutputKind::kLogits;
+  metadata.vocab_size = static_cast<uint32_t>(V);
+  metadata.config_json = config.source_json;
+  return built;
+}
+
 Result<BuiltModel> build_model(const CheckpointConfig& config, std::map<std::string, CheckpointTensor> tensors) {
+  if (config.input_kind == "tokens" && config.output_kind == "logits") {
+    if (config.d_inner != config.expand * config.d_model) {
+      return Status(StatusCode::kInvalidArgument, "config d_inner: " + std::to_string(config.d_inner) +
+                                                      ", expected " + std::to_string(config.expand * config.d_model) +
+                                                      " (expand x d_model)");
+    }
+    return build_token_model(config, std::move(tensors));
+  }
   if (config.input_kind != "continuous" || config.output_kind != "forecast") {
     return Status(StatusCode::kUnsupported, "input kind \"" + config.input_kind + "\" with output kind \"" +
                                                 config.output_kind +
-                                                "\" is not supported, expected \"continuous\" and \"forecast\"");
+                                                "\" is not supported, expected \"continuous\" with \"forecast\" "
+                                                "or \"tokens\" with \"logits\"");
   }
   if (config.d_inner != config.expand * config.d_model) {
     return Status(StatusCode::kInvalidArgument, "config d_inner: " + std::to_string(config.d_inner) + ", expected " +

@@ -227,8 +227,16 @@ void ExecutionPlan::execute(const kernels::KernelTable& kernel_table, size_t row
       case OpType::kForecastOutput:
         run_forecast_output(op, rows);
         break;
-      case OpType::kEmbedding:
-        break;  // rejected when the plan is built
+      case OpType::kEmbedding: {
+        const float* ids = op.in(0);    // [rows, 1], integral ids below V (checked by the session)
+        const float* table = op.in(1);  // [V, D]
+        float* out = op.out(0);         // [rows, D]
+        for (size_t t = 0; t < rows; ++t) {
+          const auto id = static_cast<size_t>(ids[t]);
+          std::memcpy(out + t * node.n, table + id * node.n, node.n * sizeof(float));
+        }
+        break;
+      }
     }
   }
 }

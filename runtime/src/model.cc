@@ -46,6 +46,7 @@ Result<std::shared_ptr<const Model>> Model::create(std::unique_ptr<Storage> stor
   info.std = meta.std;
   info.channels = meta.channel_names.size();
   info.horizon = meta.horizon;
+  info.vocab_size = meta.vocab_size;
   info.level_alpha = meta.level_alpha;
   for (const format::Tensor& tensor : graph.tensors) {
     if (tensor.is_constant) info.parameter_count += tensor.element_count();

@@ -232,11 +232,20 @@ Result<ExecutionPlan> ExecutionPlan::build(const format::Model& model) {
     return invalid("graph input and output must be activations, not constants");
   }
   const size_t channels = model.metadata.channel_names.size();
-  if (plan.input_width() != channels) {
+  const bool tokens = model.metadata.input_kind == format::InputKind::kTokens;
+  const size_t input_width = tokens ? 1 : channels;
+  if (plan.input_width() != input_width) {
     return invalid("graph input (" + model.tensors[plan.input_tensor_].name + "): " +
                    std::to_string(plan.input_width()) + " values per step, expected " +
-                   std::to_string(channels) + " (one per channel)");
+                   std::to_string(input_width) + (tokens ? " (one token id)" : " (one per channel)"));
   }
+  if (model.metadata.output_kind == format::OutputKind::kLogits &&
+      plan.output_width() != model.metadata.vocab_size) {
+    return invalid("graph output (" + model.tensors[plan.output_tensor_].name + "): " +
+                   std::to_string(plan.output_width()) + " values per step, expected " +
+                   std::to_string(model.metadata.vocab_size) + " (one logit per vocabulary entry)");
+  }
+  plan.vocab_size_ = tokens ? model.metadata.vocab_size : 0;
   const size_t forecast_width = static_cast<size_t>(model.metadata.horizon) * channels;
   if (model.metadata.output_kind == format::OutputKind::kForecast &&
       plan.output_width() != forecast_width) {
@@ -476,9 +485,24 @@ Result<ExecutionPlan> ExecutionPlan::build(const format::Model& model) {
         planned.H = H;
         break;
       }
-      case OpType::kEmbedding:
-        return Status(StatusCode::kUnsupported,
-                      check.where() + ": token models are not supported by this runtime yet");
+      case OpType::kEmbedding: {
+        IMB_RETURN_IF_ERROR(check.expect_counts(2, 2, 1, 0));
+        IMB_RETURN_IF_ERROR(check.activation(0, 1));
+        IMB_ASSIGN_OR_RETURN(const std::vector<uint64_t> table_shape, check.constant_shape(1));
+        if (table_shape.size() != 2 || table_shape[0] == 0 || table_shape[1] == 0) {
+          return invalid(check.input_label(1) + ": shape " + format::shape_string(table_shape) +
+                         ", expected a non-empty table [V, D]");
+        }
+        // Token ids are checked against V before a step runs, so the lookup is in range.
+        if (!tokens || table_shape[0] != model.metadata.vocab_size) {
+          return invalid(check.input_label(1) + ": " + std::to_string(table_shape[0]) +
+                         " rows, expected the vocabulary size " + std::to_string(model.metadata.vocab_size));
+        }
+        IMB_RETURN_IF_ERROR(check.output(0, table_shape[1]));
+        planned.n = table_shape[1];
+        planned.k = table_shape[0];
+        break;
+      }
     }
 
     // Resolve operands and mark outputs as produced.

@@ -51,7 +51,7 @@ struct PlannedNode {
   size_t Di = 0;     // CausalConv1d, SelectiveScan: channels
   size_t N = 0;      // SelectiveScan: state size
   size_t K = 0;      // CausalConv1d: width
-  size_t k = 0;      // ConceptMemory: concepts
+  size_t k = 0;      // ConceptMemory: concepts; Embedding: V
   size_t Dc = 0;     // ConceptMemory: concept width
   size_t H = 0;      // ForecastOutput: horizon
   float eps = 0.0f;
@@ -80,6 +80,8 @@ class ExecutionPlan {
   size_t output_width() const { return tensors_[output_tensor_].width; }
   // A hash of the state names and sizes, stored in session snapshots.
   uint64_t state_fingerprint() const { return state_fingerprint_; }
+  // V for token models, whose input is one token id per step; 0 otherwise.
+  size_t vocab_size() const { return vocab_size_; }
 
   // Runs every node over `rows` steps. The arena has activation_floats_per_step()
   // * max_rows floats, state has state_floats(), scratch has
@@ -99,6 +101,7 @@ class ExecutionPlan {
   size_t input_tensor_ = 0;
   size_t output_tensor_ = 0;
   uint64_t state_fingerprint_ = 0;
+  size_t vocab_size_ = 0;
 };
 
 }  // namespace infomamba

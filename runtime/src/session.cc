@@ -126,6 +126,17 @@ Status Session::run_chunk(std::span<const float> observations, size_t steps,
                             std::to_string(observations[bad]) + ", expected a finite number");
   }
 
+  // A token model reads one id per step; the embedding lookup relies on this check.
+  if (const size_t vocab_size = plan.vocab_size(); vocab_size > 0) {
+    for (size_t t = 0; t < steps; ++t) {
+      const float id = observations[t];
+      if (id < 0.0f || id >= static_cast<float>(vocab_size) || id != std::floor(id)) {
+        return invalid_argument("token id at step " + std::to_string(t) + " is " + std::to_string(id) +
+                                ", expected an integer in [0, " + std::to_string(vocab_size) + ")");
+      }
+    }
+  }
+
   Buffers& buffers = *buffers_;
   const TensorSlot& input = plan.tensors()[plan.input_tensor()];
   const TensorSlot& output = plan.tensors()[plan.output_tensor()];

@@ -49,6 +49,7 @@ void write_model_info(const ModelInfo& info, std::ostream& out) {
   out << fmt::format("input kind:        {}\n", escape_for_message(info.input_kind));
   out << fmt::format("output kind:       {}\n", escape_for_message(info.output_kind));
   out << fmt::format("horizon (H):       {}\n", info.horizon);
+  if (info.vocab_size > 0) out << fmt::format("vocabulary (V):    {}\n", info.vocab_size);
   out << fmt::format("level_alpha:       {}\n", info.level_alpha);
   out << fmt::format("channels (C):      {}\n", info.channels);
 

@@ -933,12 +933,15 @@ TEST_CASE("config accepts Hugging Face Mamba key names") {
     require_error(cv::parse_checkpoint_config(config.dump()).status(), StatusCode::kInvalidCheckpoint,
                   {"config d_model: 32, but hidden_size (the same setting) is 16"});
   }
-  SUBCASE("a Hugging Face language-model config is unsupported") {
+  SUBCASE("a Hugging Face language-model config is a token model") {
     config.erase("input");
     config.erase("output");
     config["vocab_size"] = 50280;
-    require_error(cv::parse_checkpoint_config(config.dump()).status(), StatusCode::kUnsupported,
-                  {"config input: missing key", "token models are not supported yet"});
+    auto parsed = cv::parse_checkpoint_config(config.dump());
+    REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().message());
+    CHECK(parsed->input_kind == "tokens");
+    CHECK(parsed->output_kind == "logits");
+    CHECK(parsed->vocab_size == 50280);
   }
 }
 
@@ -1034,15 +1037,18 @@ TEST_CASE("config rejections name the key") {
     config["input"]["kind"] = "images";
     expected = "config input.kind: \"images\", expected \"continuous\" or \"tokens\"";
   }
-  SUBCASE("token input is unsupported") {
+  SUBCASE("token input needs logits output") {
     config["input"] = {{"kind", "tokens"}, {"vocab_size", 256}};
-    code = StatusCode::kUnsupported;
-    expected = "config input.kind: \"tokens\" is not supported yet";
+    expected = "config output.kind: \"forecast\", expected \"logits\" for input.kind \"tokens\"";
   }
-  SUBCASE("logits output is unsupported") {
+  SUBCASE("token input needs a vocabulary size") {
+    config["input"] = {{"kind", "tokens"}};
     config["output"] = {{"kind", "logits"}};
-    code = StatusCode::kUnsupported;
-    expected = "config output.kind: \"logits\" is not supported yet";
+    expected = "input.vocab_size";
+  }
+  SUBCASE("logits output needs token input") {
+    config["output"] = {{"kind", "logits"}};
+    expected = "config output.kind: \"logits\" needs input.kind \"tokens\", found \"continuous\"";
   }
 
   require_error(cv::parse_checkpoint_config(config.dump()).status(), code, {expected});

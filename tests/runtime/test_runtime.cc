@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "infomamba/converter.h"
+#include "infomamba/format/model_file.h"
 #include "infomamba/infomamba.h"
 #include "infomamba/runtime.h"
 #include "nlohmann/json.hpp"
@@ -77,8 +78,15 @@ Fixture load_fixture(const fs::path& dir) {
   fixture.inputs = inputs.values;
   fixture.reference = forecasts.values;
   REQUIRE(forecasts.shape[0] == fixture.steps);
-  REQUIRE(fixture.channels == fixture.model->info().channels);
-  REQUIRE(fixture.outputs == fixture.model->info().horizon * fixture.channels);
+  const auto& info = fixture.model->info();
+  if (info.input_kind == "tokens") {
+    // One token id per step in, V logits out.
+    REQUIRE(fixture.channels == 1);
+    REQUIRE(fixture.outputs == info.vocab_size);
+  } else {
+    REQUIRE(fixture.channels == info.channels);
+    REQUIRE(fixture.outputs == info.horizon * fixture.channels);
+  }
 
   auto weights = infomamba::convert::read_safetensors((dir / "model.safetensors").string());
   REQUIRE_MESSAGE(weights.is_ok(), weights.status().message());
@@ -212,6 +220,81 @@ TEST_CASE("runtime matches reference for deep fixture") {
 
 // Skipped unless run with --no-skip, as the CTest entry runtime_parity_live does
 // after it has run the PyTorch reference with a new seed.
+TEST_CASE("runtime matches reference for token models") {
+  for (const char* name : {"tokens", "tokens_tied"}) {
+    const fs::path dir = fs::path(IMB_FIXTURE_DIR) / name;
+    REQUIRE(fs::exists(dir / "reference.safetensors"));
+    const Fixture fixture = load_fixture(dir);
+    INFO("fixture " << fixture.name);
+    CHECK(fixture.model->info().input_kind == "tokens");
+    CHECK(fixture.model->info().output_kind == "logits");
+    // The tied fixture has no lm_head.weight: the embedding table serves as the head.
+    CHECK(fixture.weights.count("lm_head.weight") == (std::string(name) == "tokens" ? 1u : 0u));
+    CHECK(max_abs(fixture.reference) > 0.0f);
+    check_reference_parity(fixture);
+
+    // Chunk form matches stepping for token models too.
+    Session stepped = make_session(fixture);
+    const std::vector<float> expected = run_steps(stepped, fixture, 0, fixture.steps);
+    Session chunked = make_session(fixture, 5);
+    const std::vector<float> outputs = run_chunk(chunked, fixture, 0, fixture.steps);
+    CHECK(max_abs_difference(outputs, expected) <= 1e-5f * max_abs(expected));
+  }
+}
+
+TEST_CASE("Hugging Face Mamba layout converts and matches") {
+  // The tied token fixture, renamed to the public Mamba checkpoint layout:
+  // backbone.* names, backbone.embeddings.weight, and a config in Hugging Face
+  // keys with no input or output object.
+  const fs::path dir = fs::path(IMB_FIXTURE_DIR) / "tokens_tied";
+  Fixture fixture = load_fixture(dir);
+  std::ifstream config_file(dir / "config.json");
+  const nlohmann::json ours = nlohmann::json::parse(config_file);
+  REQUIRE(ours["n_concepts"].get<int>() == 0);
+  const nlohmann::json hugging_face = {
+      {"architectures", {"MambaForCausalLM"}},
+      {"hidden_size", ours["d_model"]},
+      {"num_hidden_layers", ours["n_layers"]},
+      {"state_size", ours["d_state"]},
+      {"conv_kernel", ours["d_conv"]},
+      {"expand", ours["expand"]},
+      {"time_step_rank", "auto"},
+      {"layer_norm_epsilon", ours["norm_eps"]},
+      {"vocab_size", ours["input"]["vocab_size"]}};
+  auto config = infomamba::convert::parse_checkpoint_config(hugging_face.dump());
+  REQUIRE_MESSAGE(config.is_ok(), config.status().message());
+
+  std::map<std::string, infomamba::convert::CheckpointTensor> renamed;
+  for (auto& [name, tensor] : fixture.weights) {
+    const std::string public_name = name == "embed.weight" ? "embeddings.weight" : name;
+    renamed["backbone." + public_name] = tensor;
+  }
+  auto built = infomamba::convert::build_model(*config, std::move(renamed));
+  REQUIRE_MESSAGE(built.is_ok(), built.status().message());
+  auto bytes = infomamba::format::serialize_model(built->model);
+  REQUIRE_MESSAGE(bytes.is_ok(), bytes.status().message());
+  auto model = Model::load_from_memory(*bytes);
+  REQUIRE_MESSAGE(model.is_ok(), model.status().message());
+  fixture.model = *model;
+  check_reference_parity(fixture);
+}
+
+TEST_CASE("token ids outside the vocabulary are rejected") {
+  const Fixture fixture = load_fixture(fs::path(IMB_FIXTURE_DIR) / "tokens");
+  Session session = make_session(fixture);
+  std::vector<float> logits(fixture.outputs);
+  const float vocab = static_cast<float>(fixture.model->info().vocab_size);
+  for (const float bad : {-1.0f, vocab, 2.5f}) {
+    INFO("token id " << bad);
+    const float token[] = {bad};
+    const infomamba::Status status = session.step(token, logits);
+    CHECK(status.code() == infomamba::StatusCode::kInvalidArgument);
+    CHECK(status.message().find("expected an integer in [0, " + std::to_string(fixture.outputs) + ")") !=
+          std::string::npos);
+  }
+  CHECK(session.steps_seen() == 0);
+}
+
 TEST_CASE("runtime matches live reference" * doctest::skip()) {
   const char* live_dir = std::getenv("IMB_LIVE_FIXTURE_DIR");
   REQUIRE_MESSAGE(live_dir != nullptr, "IMB_LIVE_FIXTURE_DIR must name the generated fixture folder");

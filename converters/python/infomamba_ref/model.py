@@ -14,7 +14,8 @@ Two equivalent evaluation paths exist:
     loop over t. Both accept and return the same state, so a stream can mix
     chunks and single steps.
 
-Only continuous input and forecast output are implemented here.
+Two model kinds are implemented: forecasters (continuous input, forecast
+output) and token models (token input, logits output).
 """
 
 from __future__ import annotations
@@ -457,22 +458,49 @@ class InfoMambaBlock(nn.Module):
 
 
 class InfoMamba(nn.Module):
-    """InfoMamba forecaster with continuous input and an H-step forecast head."""
+    """InfoMamba model: a forecaster or a token model, selected by cfg.input.kind and cfg.output.kind.
 
-    def __init__(self, cfg: InfoMambaConfig):
+    A forecaster ("continuous" input, "forecast" output) has `embed` (Linear)
+    and `head`. A token model ("tokens" input, "logits" output) has `embed`
+    (Embedding) and `lm_head`. With tie_embeddings=True it has no `lm_head`
+    and uses the embedding table as the output projection, which is how a
+    checkpoint without `lm_head.weight` is loaded.
+    """
+
+    def __init__(self, cfg: InfoMambaConfig, tie_embeddings: bool = False):
         super().__init__()
         cfg.validate()
-        if cfg.input.kind != "continuous" or cfg.output.kind != "forecast":
+        kinds = (cfg.input.kind, cfg.output.kind)
+        if kinds not in (("continuous", "forecast"), ("tokens", "logits")):
             raise NotImplementedError(
                 f"input.kind '{cfg.input.kind}' with output.kind '{cfg.output.kind}': "
-                f"only 'continuous' input with 'forecast' output is implemented")
+                f"expected 'continuous' with 'forecast', or 'tokens' with 'logits'")
+        if tie_embeddings and cfg.input.kind != "tokens":
+            raise ConfigError(f"tie_embeddings: true with input.kind '{cfg.input.kind}', "
+                              f"expected input.kind 'tokens'")
+        if cfg.input.kind == "tokens" and cfg.input.vocab_size <= 0:
+            raise ConfigError(f"config input.vocab_size: {cfg.input.vocab_size}, expected a positive count")
         self.cfg = cfg
-        d, ch, hz = cfg.d_model, cfg.input.channels, cfg.output.horizon
-        self.embed = nn.Linear(ch, d, bias=True)                         # [D, C], [D]
+        self.tie_embeddings = tie_embeddings
+        d = cfg.d_model
+        if cfg.input.kind == "tokens":
+            vocab = cfg.input.vocab_size
+            self.embed = nn.Embedding(vocab, d)                          # [V, D]
+        else:
+            ch, hz = cfg.input.channels, cfg.output.horizon
+            self.embed = nn.Linear(ch, d, bias=True)                     # [D, C], [D]
         self.layers = nn.ModuleList([InfoMambaBlock(cfg) for _ in range(cfg.n_layers)])
         self.norm_f = RMSNorm(d, cfg.norm_eps)
-        self.head = nn.Linear(d, hz * ch, bias=True)                     # [H·C, D], [H·C]
+        if cfg.output.kind == "logits":
+            # Registered as None when tied, so state_dict() has no lm_head.weight.
+            self.lm_head = None if tie_embeddings else nn.Linear(d, vocab, bias=False)   # [V, D]
+        else:
+            self.head = nn.Linear(d, hz * ch, bias=True)                 # [H·C, D], [H·C]
         self.reset_parameters()
+
+    @property
+    def is_token_model(self) -> bool:
+        return self.cfg.input.kind == "tokens"
 
     @property
     def alpha(self) -> float:
@@ -529,11 +557,42 @@ class InfoMamba(nn.Module):
         f = self.head(self.norm_f(h))                                    # [..., H·C]
         return f.unflatten(-1, (self.cfg.output.horizon, self.cfg.input.channels))  # [..., H, C]
 
-    def step(self, x: torch.Tensor, state: StreamState):
-        """Consume one observation x [B, C] in original units.
+    def _embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        """Return the embedding rows of ids [...] as [..., D], rejecting ids outside [0, V)."""
+        vocab = self.cfg.input.vocab_size
+        if ids.dtype not in (torch.int64, torch.int32):
+            raise TypeError(f"token ids: dtype {ids.dtype}, expected torch.int64 or torch.int32")
+        if ids.numel():
+            low, high = int(ids.min()), int(ids.max())
+            if low < 0 or high >= vocab:
+                bad = low if low < 0 else high
+                raise ValueError(f"token id {bad}: out of range, expected 0 <= id < vocab_size {vocab}")
+        return self.embed(ids)
 
-        Returns (forecast [B, H, C] in original units, new state).
+    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+        weight = self.embed.weight if self.lm_head is None else self.lm_head.weight   # [V, D]
+        return F.linear(self.norm_f(h), weight)                          # [..., V]
+
+    def step(self, x: torch.Tensor, state: StreamState):
+        """Consume one input per stream and return (output, new state).
+
+        Forecaster: x is an observation [B, C] in original units and the
+        output is the forecast [B, H, C] in original units.
+        Token model: x contains token ids [B] and the output is logits [B, V].
         """
+        if self.is_token_model:
+            return self._step_tokens(x, state)
+        return self._step_continuous(x, state)
+
+    def _step_tokens(self, ids: torch.Tensor, state: StreamState):
+        h = self._embed_tokens(ids)                                      # [B, D]
+        blocks = []
+        for block, bstate in zip(self.layers, state.blocks):
+            h, new_bstate, _, _ = block.step(h, bstate)
+            blocks.append(new_bstate)
+        return self._logits(h), StreamState(None, None, blocks)         # [B, V]
+
+    def _step_continuous(self, x: torch.Tensor, state: StreamState):
         mean, std = self._scaling(x)
         xs = (x - mean) / std                                            # x̃, [B, C]
         if self.alpha > 0:
@@ -553,7 +612,39 @@ class InfoMamba(nn.Module):
         return forecast, StreamState(level, p, blocks)
 
     def forward(self, x: torch.Tensor, state: Optional[StreamState] = None, output_from: int = 0) -> Dict:
-        """Run a chunk x [B, T, C] in original units from `state` (fresh when None).
+        """Run a chunk of T steps from `state` (fresh when None).
+
+        Forecaster: x [B, T, C] in original units; see _forward_continuous.
+        Token model: x contains token ids [B, T], see _forward_tokens.
+        """
+        if self.is_token_model:
+            return self._forward_tokens(x, state, output_from)
+        return self._forward_continuous(x, state, output_from)
+
+    def _forward_tokens(self, ids: torch.Tensor, state: Optional[StreamState], output_from: int) -> Dict:
+        """Run token ids [B, T]. The head is evaluated at positions t >= output_from.
+
+        Returns a dict with
+          logits  [B, T', V]  logits after each position t >= output_from
+          state   StreamState after the last step
+          local   list of m [B, T, D], one per block
+          global  list of g [B, T, D] (None entries when k = 0)
+        """
+        batch = ids.shape[0]
+        if state is None:
+            state = self.init_state(batch)
+        h = self._embed_tokens(ids)                                      # [B, T, D]
+        blocks, local, global_ = [], [], []
+        for block, bstate in zip(self.layers, state.blocks):
+            h, new_bstate, m, g = block(h, bstate)
+            blocks.append(new_bstate)
+            local.append(m)
+            global_.append(g)
+        return {"logits": self._logits(h[:, output_from:]), "state": StreamState(None, None, blocks),
+                "local": local, "global": global_}
+
+    def _forward_continuous(self, x: torch.Tensor, state: Optional[StreamState], output_from: int) -> Dict:
+        """Run a chunk x [B, T, C] in original units.
 
         The head is evaluated only at positions t >= output_from, so pred_z and
         forecast have T - output_from positions. Returns a dict with

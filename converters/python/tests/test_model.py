@@ -349,5 +349,183 @@ class CommittedFixtures(unittest.TestCase):
                 self.assertLess(np.abs(got - expected).max(), 1e-9 * np.abs(expected).max())
 
 
+def make_token_config(n_concepts=3, vocab_size=11, n_layers=2):
+    return InfoMambaConfig.from_dict({
+        "architecture": "infomamba",
+        "d_model": 16, "n_layers": n_layers, "d_state": 4, "d_conv": 4, "expand": 2,
+        "n_concepts": n_concepts, "d_concept": 8 if n_concepts else 0,
+        "input": {"kind": "tokens", "vocab_size": vocab_size},
+        "output": {"kind": "logits"},
+    })
+
+
+def make_token_model(cfg, tie_embeddings=False, seed=7):
+    model = InfoMamba(cfg, tie_embeddings=tie_embeddings).double()
+    randomize_parameters(model, seed)
+    return model
+
+
+def make_token_ids(batch, steps, vocab_size, seed=5):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, vocab_size, (batch, steps), generator=gen)
+
+
+def run_token_steps(model, ids, state=None):
+    state = state or model.init_state(ids.shape[0], torch.float64)
+    logits = []
+    for t in range(ids.shape[1]):
+        step_logits, state = model.step(ids[:, t], state)
+        logits.append(step_logits)
+    return torch.stack(logits, dim=1), state
+
+
+class TokenModel(unittest.TestCase):
+    TOL = 1e-12
+
+    def test_step_matches_sequence(self):
+        for n_concepts, tied in ((3, False), (0, False), (3, True), (0, True)):
+            with self.subTest(n_concepts=n_concepts, tie_embeddings=tied):
+                model = make_token_model(make_token_config(n_concepts=n_concepts), tie_embeddings=tied)
+                ids = make_token_ids(batch=3, steps=30, vocab_size=11)
+                with torch.no_grad():
+                    stepped, step_state = run_token_steps(model, ids)
+                    out = model(ids)
+                self.assertEqual(tuple(stepped.shape), (3, 30, 11))
+                self.assertEqual(tuple(out["logits"].shape), (3, 30, 11))
+                self.assertEqual(out["logits"].dtype, torch.float64)
+                scale = stepped.abs().max().item()
+                self.assertLess((stepped - out["logits"]).abs().max().item(), self.TOL * scale)
+                assert_states_close(self, step_state, out["state"], self.TOL * 100)
+
+    def test_two_chunks_equal_one_pass(self):
+        model = make_token_model(make_token_config())
+        ids = make_token_ids(batch=2, steps=25, vocab_size=11)
+        with torch.no_grad():
+            whole = model(ids)
+            first = model(ids[:, :3])
+            second = model(ids[:, 3:], state=first["state"])
+        joined = torch.cat([first["logits"], second["logits"]], dim=1)
+        self.assertLess((joined - whole["logits"]).abs().max().item(), 1e-10)
+        assert_states_close(self, second["state"], whole["state"], 1e-10)
+
+    def test_state_has_no_level(self):
+        model = make_token_model(make_token_config())
+        state = model.init_state(2, torch.float64)
+        self.assertIsNone(state.level)
+        self.assertIsNone(state.level_decay)
+
+    def test_first_logits_use_embedding_row(self):
+        # One step from a fresh state: h is row id of embed.weight plus the blocks' outputs.
+        model = make_token_model(make_token_config())
+        ids = torch.tensor([4, 9])
+        with torch.no_grad():
+            logits, _ = model.step(ids, model.init_state(2, torch.float64))
+            h = model.embed.weight[ids]
+            for block, bstate in zip(model.layers, model.init_state(2, torch.float64).blocks):
+                h, _, _, _ = block.step(h, bstate)
+            expected = model.lm_head(model.norm_f(h))
+        self.assertLess((logits - expected).abs().max().item(), 1e-14)
+
+    def test_tied_head_uses_embedding_table(self):
+        cfg = make_token_config(n_concepts=0, vocab_size=9, n_layers=1)
+        tied = make_token_model(cfg, tie_embeddings=True)
+        self.assertNotIn("lm_head.weight", tied.state_dict())
+        self.assertIsNone(tied.lm_head)
+
+        untied = InfoMamba(cfg).double()
+        weights = dict(tied.state_dict())
+        weights["lm_head.weight"] = weights["embed.weight"].clone()
+        untied.load_state_dict(weights)
+
+        ids = make_token_ids(batch=2, steps=12, vocab_size=9)
+        with torch.no_grad():
+            tied_logits = tied(ids)["logits"]
+            untied_logits = untied(ids)["logits"]
+        self.assertTrue(torch.equal(tied_logits, untied_logits))
+
+    def test_tied_head_follows_unused_embedding_row(self):
+        # Token 8 never occurs in the input, so its row reaches the output only through the head.
+        cfg = make_token_config(n_concepts=0, vocab_size=9, n_layers=1)
+        model = make_token_model(cfg, tie_embeddings=True)
+        ids = make_token_ids(batch=2, steps=12, vocab_size=8)
+        with torch.no_grad():
+            before = model(ids)["logits"]
+            model.embed.weight[8].mul_(-1.0)
+            after = model(ids)["logits"]
+        self.assertLess((after[..., :8] - before[..., :8]).abs().max().item(), 1e-15)
+        self.assertLess((after[..., 8] + before[..., 8]).abs().max().item(), 1e-14)
+        self.assertGreater(before[..., 8].abs().max().item(), 0.1)
+
+    def test_parameter_layout(self):
+        d, v = 16, 11
+        untied = {k: tuple(t.shape) for k, t in InfoMamba(make_token_config()).state_dict().items()}
+        self.assertEqual(untied["embed.weight"], (v, d))
+        self.assertEqual(untied["lm_head.weight"], (v, d))
+        self.assertEqual(untied["norm_f.weight"], (d,))
+        for name in ("embed.bias", "head.weight", "head.bias", "lm_head.bias"):
+            self.assertNotIn(name, untied)
+        tied = InfoMamba(make_token_config(), tie_embeddings=True).state_dict()
+        self.assertEqual(set(untied) - set(tied), {"lm_head.weight"})
+
+    def test_out_of_range_id_is_rejected(self):
+        model = make_token_model(make_token_config())
+        state = model.init_state(1, torch.float64)
+        with self.assertRaisesRegex(ValueError, "token id 11: out of range"):
+            model.step(torch.tensor([11]), state)
+        with self.assertRaisesRegex(ValueError, "token id -1: out of range"):
+            model(torch.tensor([[0, -1]]))
+
+    def test_float_ids_are_rejected(self):
+        model = make_token_model(make_token_config())
+        with self.assertRaisesRegex(TypeError, "torch.float64"):
+            model(torch.zeros(1, 3, dtype=torch.float64))
+
+    def test_tie_requires_token_input(self):
+        with self.assertRaisesRegex(ConfigError, "tie_embeddings"):
+            InfoMamba(make_config(), tie_embeddings=True)
+
+    def test_config_round_trip(self):
+        cfg = make_token_config()
+        again = InfoMambaConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+        self.assertEqual(again, cfg)
+        self.assertEqual(cfg.to_dict()["input"], {"kind": "tokens", "vocab_size": 11})
+        self.assertEqual(cfg.to_dict()["output"], {"kind": "logits"})
+
+
+class CommittedTokenFixtures(unittest.TestCase):
+    """The token parity fixtures must still match this reference."""
+
+    def test_fixtures_reproduce(self):
+        for preset, tied in (("tokens", False), ("tokens_tied", True)):
+            folder = os.path.join(FIXTURE_ROOT, preset)
+            if not os.path.isdir(folder):
+                self.skipTest(f"fixture folder {folder} not found")
+            with self.subTest(preset=preset):
+                with open(os.path.join(folder, "config.json")) as f:
+                    cfg = InfoMambaConfig.from_dict(json.load(f))
+                weights = safetensors_io.load(os.path.join(folder, "model.safetensors"))
+                self.assertTrue(all(w.dtype == np.float32 for w in weights.values()))
+                self.assertEqual("lm_head.weight" not in weights, tied)
+                reference, metadata = safetensors_io.load_with_metadata(
+                    os.path.join(folder, "reference.safetensors"))
+                self.assertEqual(metadata["preset"], preset)
+                model = InfoMamba(cfg, tie_embeddings=tied).double()
+                model.load_state_dict({k: torch.from_numpy(v).double() for k, v in weights.items()})
+
+                inputs = reference["inputs"]
+                vocab = cfg.input.vocab_size
+                self.assertEqual(inputs.shape[1], 1)
+                self.assertTrue(np.array_equal(inputs, np.round(inputs)))
+                self.assertGreaterEqual(inputs.min(), 0)
+                self.assertLess(inputs.max(), vocab)
+                ids = torch.from_numpy(inputs[:, 0].astype(np.int64))
+                with torch.no_grad():
+                    stepped, _ = run_token_steps(model, ids[None])
+                expected = reference["forecasts"]
+                self.assertEqual(expected.shape, (inputs.shape[0], vocab))
+                got = stepped[0].numpy()
+                self.assertLess(np.abs(got - expected).max(), 1e-9 * np.abs(expected).max())
+
+
 if __name__ == "__main__":
     unittest.main()

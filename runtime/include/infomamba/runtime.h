@@ -39,6 +39,7 @@ struct ModelInfo {
   std::vector<double> std;   // C per-channel training standard deviations
   size_t channels = 0;       // C
   size_t horizon = 0;        // H
+  size_t vocab_size = 0;     // V, token models only (their input is one token id per step)
   double level_alpha = 0.0;
   size_t parameter_count = 0;        // elements in constant tensors
   size_t state_bytes_per_stream = 0;
