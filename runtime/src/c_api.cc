@@ -52,6 +52,8 @@ size_t imb_model_channels(const imb_model* model) { return model ? model->model-
 
 size_t imb_model_horizon(const imb_model* model) { return model ? model->model->info().horizon : 0; }
 
+size_t imb_model_vocab_size(const imb_model* model) { return model ? model->model->info().vocab_size : 0; }
+
 size_t imb_model_state_bytes(const imb_model* model) {
   return model ? model->model->info().state_bytes_per_stream : 0;
 }

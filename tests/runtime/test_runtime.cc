@@ -488,6 +488,7 @@ TEST_CASE("C API steps and reports errors") {
   imb_model* model = nullptr;
   REQUIRE(imb_model_load(model_path.string().c_str(), &model) == IMB_OK);
   CHECK(imb_model_channels(model) == fixture.channels);
+  CHECK(imb_model_vocab_size(model) == 0);
   imb_session* session = nullptr;
   REQUIRE(imb_session_create(model, &session) == IMB_OK);
   imb_model_free(model);  // the session keeps the model alive

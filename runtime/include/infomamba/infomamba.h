@@ -42,6 +42,9 @@ void imb_model_free(imb_model* model);
 size_t imb_model_channels(const imb_model* model);
 /* H forecast steps; a forecast has H * C floats. */
 size_t imb_model_horizon(const imb_model* model);
+/* V for token models, whose observation is one token id and whose output is V
+ * logits; 0 for forecasting models. */
+size_t imb_model_vocab_size(const imb_model* model);
 size_t imb_model_state_bytes(const imb_model* model);
 
 imb_status imb_session_create(imb_model* model, imb_session** out_session);
