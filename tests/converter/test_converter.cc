@@ -937,11 +937,11 @@ TEST_CASE("config accepts Hugging Face Mamba key names") {
     config.erase("input");
     config.erase("output");
     config["vocab_size"] = 50280;
-    auto parsed = cv::parse_checkpoint_config(config.dump());
-    REQUIRE_MESSAGE(parsed.is_ok(), parsed.status().message());
-    CHECK(parsed->input_kind == "tokens");
-    CHECK(parsed->output_kind == "logits");
-    CHECK(parsed->vocab_size == 50280);
+    auto language_model = cv::parse_checkpoint_config(config.dump());
+    REQUIRE_MESSAGE(language_model.is_ok(), language_model.status().message());
+    CHECK(language_model->input_kind == "tokens");
+    CHECK(language_model->output_kind == "logits");
+    CHECK(language_model->vocab_size == 50280);
   }
 }
 
