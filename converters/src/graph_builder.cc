@@ -339,6 +339,14 @@ int32_t add_block(GraphWriter& graph, const CheckpointConfig& config, size_t lay
 
 }  // namespace
 
+// Sets the metadata fields every model file carries, whatever its input kind.
+static void set_common_metadata(const CheckpointConfig& config, format::Metadata* metadata) {
+  metadata->spec_version = "infomamba-1";
+  metadata->architecture = config.architecture;
+  metadata->producer = "infomamba convert 0.1";
+  metadata->config_json = config.source_json;
+}
+
 // Builds the graph of a token model: an embedding lookup in, logits out.
 static Result<BuiltModel> build_token_model(const CheckpointConfig& config,
                                             std::map<std::string, CheckpointTensor> tensors) {
@@ -376,23 +384,20 @@ static Result<BuiltModel> build_token_model(const CheckpointConfig& config,
   model.inputs = {static_cast<uint32_t>(token)};
   model.outputs = {static_cast<uint32_t>(logits)};
   format::Metadata& metadata = model.metadata;
-  metadata.spec_version = "infomamba-1";
-  metadata.architecture = config.architecture;
-  metadata.producer = "infomamba convert 0.1";
+  set_common_metadata(config, &metadata);
   metadata.input_kind = format::InputKind::kTokens;
   metadata.output_kind = format::OutputKind::kLogits;
   metadata.vocab_size = static_cast<uint32_t>(V);
-  metadata.config_json = config.source_json;
   return built;
 }
 
 Result<BuiltModel> build_model(const CheckpointConfig& config, std::map<std::string, CheckpointTensor> tensors) {
+  if (config.d_inner != config.expand * config.d_model) {
+    return Status(StatusCode::kInvalidArgument, "config d_inner: " + std::to_string(config.d_inner) + ", expected " +
+                                                    std::to_string(config.expand * config.d_model) +
+                                                    " (expand x d_model)");
+  }
   if (config.input_kind == "tokens" && config.output_kind == "logits") {
-    if (config.d_inner != config.expand * config.d_model) {
-      return Status(StatusCode::kInvalidArgument, "config d_inner: " + std::to_string(config.d_inner) +
-                                                      ", expected " + std::to_string(config.expand * config.d_model) +
-                                                      " (expand x d_model)");
-    }
     return build_token_model(config, std::move(tensors));
   }
   if (config.input_kind != "continuous" || config.output_kind != "forecast") {
@@ -400,11 +405,6 @@ Result<BuiltModel> build_model(const CheckpointConfig& config, std::map<std::str
                                                 config.output_kind +
                                                 "\" is not supported, expected \"continuous\" with \"forecast\" "
                                                 "or \"tokens\" with \"logits\"");
-  }
-  if (config.d_inner != config.expand * config.d_model) {
-    return Status(StatusCode::kInvalidArgument, "config d_inner: " + std::to_string(config.d_inner) + ", expected " +
-                                                    std::to_string(config.expand * config.d_model) +
-                                                    " (expand x d_model)");
   }
   if (config.channel_names.size() != config.channels || config.mean.size() != config.channels ||
       config.std.size() != config.channels) {
@@ -455,9 +455,7 @@ Result<BuiltModel> build_model(const CheckpointConfig& config, std::map<std::str
   model.outputs = {static_cast<uint32_t>(forecast)};
 
   format::Metadata& metadata = model.metadata;
-  metadata.spec_version = "infomamba-1";
-  metadata.architecture = config.architecture;
-  metadata.producer = "infomamba convert 0.1";
+  set_common_metadata(config, &metadata);
   metadata.input_kind = format::InputKind::kContinuous;
   metadata.output_kind = format::OutputKind::kForecast;
   metadata.channel_names = config.channel_names;
@@ -465,7 +463,6 @@ Result<BuiltModel> build_model(const CheckpointConfig& config, std::map<std::str
   metadata.std = config.std;
   metadata.horizon = static_cast<uint32_t>(H);
   metadata.level_alpha = config.level_alpha;
-  metadata.config_json = config.source_json;
   return built;
 }
 

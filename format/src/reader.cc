@@ -187,6 +187,20 @@ Status check_segments(const fb::Model& root, uint64_t file_size, uint64_t buffer
 // ---------------------------------------------------------------------------
 // Step 4: tensors.
 
+// Checks a stored dtype: a known value, and F32, the only dtype version 1 runs.
+Result<DType> read_f32_dtype(const std::string& label, fb::DType stored, const char* version_rule) {
+  const auto dtype_value = static_cast<uint8_t>(stored);
+  if (dtype_value > static_cast<uint8_t>(fb::DType::MAX)) {
+    return invalid(label + ": dtype " + u64(dtype_value) + ", expected a value in 0..4 (F32, F16, BF16, I8, I32)");
+  }
+  const auto dtype = static_cast<DType>(dtype_value);
+  if (dtype != DType::kF32) {
+    return unsupported(label + ": dtype " + dtype_name(dtype) + " is not supported, expected F32 (format version 1 " +
+                       version_rule + ")");
+  }
+  return dtype;
+}
+
 Status read_tensors(const fb::Graph& graph, std::span<const std::byte> bytes,
                     const std::vector<SegmentInfo>& segments, Model* model) {
   const auto* list = graph.tensors();
@@ -197,15 +211,8 @@ Status read_tensors(const fb::Graph& graph, std::span<const std::byte> bytes,
     const std::string label = tensor_label(i, source);
     if (!source->name()) return invalid(label + ": missing name");
 
-    const auto dtype_value = static_cast<uint8_t>(source->dtype());
-    if (dtype_value > static_cast<uint8_t>(fb::DType::MAX)) {
-      return invalid(label + ": dtype " + u64(dtype_value) + ", expected a value in 0..4 (F32, F16, BF16, I8, I32)");
-    }
-    const auto dtype = static_cast<DType>(dtype_value);
-    if (dtype != DType::kF32) {
-      return unsupported(label + ": dtype " + dtype_name(dtype) +
-                         " is not supported, expected F32 (format version 1 executes F32 tensors only)");
-    }
+    IMB_ASSIGN_OR_RETURN(const DType dtype,
+                         read_f32_dtype(label, source->dtype(), "executes F32 tensors only"));
     if (source->quantization()) {
       return unsupported(label + ": quantization parameters are not supported in format version 1");
     }
@@ -274,15 +281,7 @@ Status read_states(const fb::Graph& graph, Model* model) {
     const std::string label = state_label(i, source);
     if (!source->name()) return invalid(label + ": missing name");
 
-    const auto dtype_value = static_cast<uint8_t>(source->dtype());
-    if (dtype_value > static_cast<uint8_t>(fb::DType::MAX)) {
-      return invalid(label + ": dtype " + u64(dtype_value) + ", expected a value in 0..4 (F32, F16, BF16, I8, I32)");
-    }
-    const auto dtype = static_cast<DType>(dtype_value);
-    if (dtype != DType::kF32) {
-      return unsupported(label + ": dtype " + dtype_name(dtype) +
-                         " is not supported, expected F32 (format version 1 keeps F32 states only)");
-    }
+    IMB_ASSIGN_OR_RETURN(const DType dtype, read_f32_dtype(label, source->dtype(), "keeps F32 states only"));
     std::vector<uint64_t> shape = copy_vector(source->shape());
     uint64_t bytes = 0;
     if (!shape_bytes(shape, dtype_size(dtype), &bytes)) {
