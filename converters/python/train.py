@@ -135,8 +135,8 @@ def main(argv=None):
 
     def lr_factor(batch_index):
         # Cosine decay to 10 percent over the planned batches. It depends on the
-        # batch count only, so a run with a fixed seed repeats; the time budget
-        # can only end a run early, never change its schedule.
+        # batch count only, so a run with a fixed seed repeats. The time budget
+        # can end a run early but never changes its schedule.
         progress = batch_index / total_batches
         return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 

@@ -125,7 +125,7 @@ void bench_rmsnorm(benchmark::State& state, const Variant& variant, size_t n) {
 }
 
 // In-place activations run on a copy refreshed every iteration, so each call
-// sees the same inputs; the copy is part of the measured time for both variants.
+// gets the same inputs. The copy is part of the measured time for both variants.
 void bench_activation(benchmark::State& state, void (*activation)(float*, size_t), size_t n) {
   const Vec input = random_vector(n, -4.0f, 4.0f, 1);
   Vec x(n);

@@ -2,9 +2,9 @@
 //
 // The reader follows RFC 4180: fields separated by commas, records ended by LF
 // or CRLF, a field in double quotes may contain commas, line breaks and doubled
-// quotes (""). It reads one record at a time from an std::istream and
-// consumes no character past the end of the current record, so on a live
-// pipe it never waits for the next line.
+// quotes (""). It reads one record at a time from an std::istream and stops
+// at the record's line feed, so on a live pipe it does not wait for the next
+// line.
 #pragma once
 
 #include <cstddef>

@@ -525,7 +525,7 @@ TEST_CASE("conv window after several steps") {
           REQUIRE(y[c] == doctest::Approx(direct).epsilon(1e-5).scale(1.0));
         }
 
-        // The window holds the last K-1 inputs, oldest first.
+        // The window contains the last K-1 inputs, oldest first.
         for (size_t row = 0; row + 1 < K; ++row) {
           const size_t lag = K - 2 - row;
           for (size_t c = 0; c < channels; ++c) {

@@ -546,8 +546,8 @@ class InfoMamba(nn.Module):
     def _scaling(self, x: torch.Tensor):
         """Return μ and s [C] in the dtype of x.
 
-        They live in config.json rather than the checkpoint, and are built from
-        the config's float values so that a float64 model sees them unrounded.
+        They live in config.json rather than the checkpoint. They are built from
+        the config's float values, so a float64 model uses them unrounded.
         """
         mean = torch.tensor(self.cfg.input.mean, dtype=x.dtype, device=x.device)
         std = torch.tensor(self.cfg.input.std, dtype=x.dtype, device=x.device)

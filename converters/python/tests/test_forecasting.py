@@ -98,7 +98,7 @@ class Scoring(unittest.TestCase):
         self.assertEqual(result["targets"], 20)
 
     def test_stream_equals_windows_when_context_is_whole_history(self):
-        # A window starting at row 0 sees the same history as the stream.
+        # A window starting at row 0 has the same history as the stream.
         model = make_model(make_config())
         values = make_inputs(batch=1, steps=40)[0].numpy()
         starts = np.array([0])

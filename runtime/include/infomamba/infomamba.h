@@ -1,8 +1,9 @@
 /* C API of the InfoMamba streaming runtime.
  *
- * Every function returns an imb_status; on failure, imb_last_error() returns a
- * message naming the value found and the value expected, valid until the next
- * call on the same thread. No function throws or prints.
+ * Every fallible function returns an imb_status. On failure, imb_last_error()
+ * returns a message naming the value found and the value expected. The message
+ * stays valid until the next call on the same thread. No function throws or
+ * prints.
  *
  * Lifetimes: imb_model_free may be called while sessions of that model exist,
  * because each session keeps the model's memory alive until it is freed. A
